@@ -347,6 +347,8 @@ pub struct MountInfo {
     pub source: String,
     pub super_options: Vec<String>,
     pub major_minor: String,
+    /// Optional fields (e.g. `shared:N`, `master:N`).
+    pub optional: Vec<String>,
 }
 
 impl MountInfo {
@@ -368,6 +370,7 @@ pub fn parse_mountinfo(text: &str) -> Vec<MountInfo> {
         }
         v.push(MountInfo {
             major_minor: f[2].to_string(),
+            optional: f[6..dash].iter().map(|s| s.to_string()).collect(),
             root: unescape_mi(f[3]),
             mount_point: unescape_mi(f[4]),
             options: f[5].split(',').map(str::to_string).collect(),

@@ -1,0 +1,389 @@
+//! config.md hostname/domainname, config-linux.md namespaces (new, shared,
+//! joined by path, user namespace mappings, cgroup namespace).
+
+use spec_tests::*;
+use std::time::Duration;
+
+fn sh_out(script: &str, tweak: impl FnOnce(&mut Spec)) -> String {
+    let mut c = Container::sh(script);
+    tweak(&mut c.spec);
+    c.run().ok().to_string()
+}
+
+fn inside_ns(kind: &str, tweak: impl FnOnce(&mut Spec)) -> String {
+    sh_out(&format!("readlink /proc/self/ns/{kind}"), tweak).trim().to_string()
+}
+
+/// Inode number from "kind:[1234]".
+fn ns_inode(link: &str) -> u64 {
+    link.rsplit('[').next().unwrap().trim_end_matches(']').parse().unwrap_or_else(|_| panic!("bad ns link {link}"))
+}
+
+// ---------- hostname / domainname ----------
+
+#[test]
+fn hostname_is_set() {
+    let o = sh_out("hostname", |s| {
+        s.set("/hostname", json!("my-container-host"));
+    });
+    assert_eq!(o.trim(), "my-container-host");
+}
+
+#[test]
+fn hostname_visible_in_proc() {
+    let o = sh_out("cat /proc/sys/kernel/hostname", |s| {
+        s.set("/hostname", json!("proc-host"));
+    });
+    assert_eq!(o.trim(), "proc-host");
+}
+
+#[test]
+fn hostname_does_not_change_host() {
+    let before = std::fs::read_to_string("/proc/sys/kernel/hostname").unwrap();
+    sh_out("hostname", |s| {
+        s.set("/hostname", json!("not-the-host-name"));
+    });
+    assert_eq!(std::fs::read_to_string("/proc/sys/kernel/hostname").unwrap(), before);
+}
+
+#[test]
+#[ignore = "runc 1.1.5 does not apply config.json `domainname` (shows \"(none)\")"]
+fn domainname_is_set() {
+    let o = sh_out("cat /proc/sys/kernel/domainname", |s| {
+        s.set("/domainname", json!("example.test"));
+    });
+    assert_eq!(o.trim(), "example.test");
+}
+
+#[test]
+fn domainname_does_not_change_host() {
+    let before = std::fs::read_to_string("/proc/sys/kernel/domainname").unwrap();
+    sh_out("true", |s| {
+        s.set("/domainname", json!("other.test"));
+    });
+    assert_eq!(std::fs::read_to_string("/proc/sys/kernel/domainname").unwrap(), before);
+}
+
+// ---------- new namespaces differ from the host ----------
+
+macro_rules! new_ns_tests {
+    ($($name:ident: $kind:expr,)*) => {$(
+        #[test]
+        fn $name() {
+            let inside = inside_ns($kind, |_| {});
+            assert!(inside.starts_with(concat!($kind, ":[")), "{inside}");
+            assert_ne!(inside, host_ns($kind), "namespace {} was not unshared", $kind);
+        }
+    )*};
+}
+
+new_ns_tests! {
+    new_pid_namespace_differs: "pid",
+    new_net_namespace_differs: "net",
+    new_ipc_namespace_differs: "ipc",
+    new_uts_namespace_differs: "uts",
+    new_mnt_namespace_differs: "mnt",
+}
+
+#[test]
+fn new_cgroup_namespace_differs() {
+    let inside = inside_ns("cgroup", |s| {
+        s.namespace("cgroup", None);
+    });
+    assert_ne!(inside, host_ns("cgroup"));
+}
+
+// ---------- namespaces not listed are shared ----------
+
+macro_rules! shared_ns_tests {
+    ($($name:ident: $kind:expr, $cfg:expr,)*) => {$(
+        #[test]
+        fn $name() {
+            let inside = inside_ns($kind, |s| {
+                s.remove_namespace($cfg);
+                if $cfg == "uts" { s.remove("/hostname"); }
+            });
+            assert_eq!(inside, host_ns($kind), "namespace {} should be the host's", $kind);
+        }
+    )*};
+}
+
+shared_ns_tests! {
+    unlisted_pid_namespace_is_shared: "pid", "pid",
+    unlisted_net_namespace_is_shared: "net", "network",
+    unlisted_ipc_namespace_is_shared: "ipc", "ipc",
+    unlisted_uts_namespace_is_shared: "uts", "uts",
+    unlisted_cgroup_namespace_is_shared: "cgroup", "cgroup",
+    unlisted_user_namespace_is_shared: "user", "user",
+}
+
+// ---------- pid namespace ----------
+
+#[test]
+fn pid_ns_ps_shows_only_container_processes() {
+    let o = sh_out("ps -o pid,comm", |_| {});
+    let pids: Vec<u32> = o.lines().skip(1).filter_map(|l| l.split_whitespace().next()?.parse().ok()).collect();
+    assert!(pids.contains(&1), "{o}");
+    assert!(pids.len() <= 2 && pids.iter().all(|p| *p < 10), "unexpected processes:\n{o}");
+}
+
+#[test]
+fn pid_ns_proc_shows_only_container_processes() {
+    let o = sh_out("ls /proc", |_| {});
+    let pids: Vec<u32> = o.split_whitespace().filter_map(|w| w.parse().ok()).collect();
+    assert!(pids.contains(&1), "{o}");
+    assert!(pids.len() <= 3 && pids.iter().all(|p| *p < 20), "host processes visible: {pids:?}");
+}
+
+// ---------- network namespace ----------
+
+#[test]
+fn net_ns_only_loopback() {
+    let o = sh_out("cat /proc/net/dev", |_| {});
+    let ifaces: Vec<&str> = o.lines().skip(2).filter_map(|l| l.split(':').next()).map(str::trim).collect();
+    assert_eq!(ifaces, ["lo"], "{o}");
+}
+
+// ---------- joining namespaces by path ----------
+
+/// A detached first container whose namespaces others can join.
+fn donor(hostname: &str) -> Container {
+    let mut c = Container::new(&["sleep", "60"]);
+    c.spec.set("/hostname", json!(hostname));
+    let o = c.run_with(&["--detach"]);
+    assert!(o.success(), "{o}");
+    c.assert_status("running");
+    c
+}
+
+fn ns_of(pid: i64, kind: &str) -> String {
+    std::fs::read_link(format!("/proc/{pid}/ns/{kind}")).unwrap().to_string_lossy().into_owned()
+}
+
+#[test]
+fn join_uts_namespace_by_path() {
+    let d = donor("donor-host");
+    let pid = d.pid();
+    let o = sh_out("hostname; readlink /proc/self/ns/uts", |s| {
+        s.namespace("uts", Some(&format!("/proc/{pid}/ns/uts")));
+        s.remove("/hostname");
+    });
+    let lines: Vec<&str> = o.lines().collect();
+    assert_eq!(lines[0], "donor-host");
+    assert_eq!(lines[1], ns_of(pid, "uts"));
+}
+
+#[test]
+fn join_ipc_namespace_by_path() {
+    let d = donor("donor-ipc");
+    let pid = d.pid();
+    let inside = inside_ns("ipc", |s| {
+        s.namespace("ipc", Some(&format!("/proc/{pid}/ns/ipc")));
+    });
+    assert_eq!(inside, ns_of(pid, "ipc"));
+}
+
+#[test]
+fn join_net_namespace_by_path() {
+    let d = donor("donor-net");
+    let pid = d.pid();
+    let inside = inside_ns("net", |s| {
+        s.namespace("network", Some(&format!("/proc/{pid}/ns/net")));
+    });
+    assert_eq!(inside, ns_of(pid, "net"));
+}
+
+#[test]
+fn join_pid_namespace_by_path() {
+    let d = donor("donor-pid");
+    let pid = d.pid();
+    let o = sh_out("readlink /proc/self/ns/pid; ps -o comm | grep -c sleep", |s| {
+        s.namespace("pid", Some(&format!("/proc/{pid}/ns/pid")));
+    });
+    let lines: Vec<&str> = o.lines().collect();
+    assert_eq!(lines[0], ns_of(pid, "pid"));
+    assert_eq!(lines[1], "1", "donor's sleep not visible:\n{o}");
+}
+
+/// A network namespace pinned by a bind mount on the host (unshare --net=FILE).
+struct PinnedNs {
+    file: std::path::PathBuf,
+}
+
+impl PinnedNs {
+    fn new(kind: &str, dir: &std::path::Path) -> PinnedNs {
+        let file = dir.join(format!("ns-{kind}"));
+        std::fs::write(&file, "").unwrap();
+        let o = host("unshare", &[&format!("--{kind}={}", file.display()), "true"]);
+        assert!(o.success(), "unshare failed: {o}");
+        PinnedNs { file }
+    }
+}
+
+impl Drop for PinnedNs {
+    fn drop(&mut self) {
+        let c = std::ffi::CString::new(self.file.to_str().unwrap()).unwrap();
+        unsafe { libc::umount2(c.as_ptr(), libc::MNT_DETACH) };
+    }
+}
+
+#[test]
+fn join_pinned_net_namespace_file() {
+    let mut c = Container::sh("readlink /proc/self/ns/net");
+    let pin = PinnedNs::new("net", &c.scratch("pins"));
+    let ino = std::fs::metadata(&pin.file).map(|m| std::os::unix::fs::MetadataExt::ino(&m)).unwrap();
+    c.spec.namespace("network", Some(pin.file.to_str().unwrap()));
+    let o = c.run();
+    assert_eq!(ns_inode(o.ok().trim()), ino);
+}
+
+#[test]
+fn join_pinned_uts_namespace_file() {
+    let mut c = Container::sh("readlink /proc/self/ns/uts");
+    let pin = PinnedNs::new("uts", &c.scratch("pins"));
+    let ino = std::fs::metadata(&pin.file).map(|m| std::os::unix::fs::MetadataExt::ino(&m)).unwrap();
+    c.spec.namespace("uts", Some(pin.file.to_str().unwrap()));
+    c.spec.remove("/hostname");
+    let o = c.run();
+    assert_eq!(ns_inode(o.ok().trim()), ino);
+}
+
+#[test]
+fn join_nonexistent_namespace_path_fails() {
+    let mut c = Container::new(&["true"]);
+    c.spec.namespace("network", Some("/nonexistent/ns/net"));
+    c.run().assert_failed_with_message();
+    assert!(c.state().is_none());
+}
+
+#[test]
+fn duplicate_namespace_type_is_rejected() {
+    // config-linux.md: duplicated namespace types MUST generate an error.
+    let mut c = Container::new(&["true"]);
+    c.spec.push("/linux/namespaces", json!({"type": "uts"}));
+    c.run().assert_failed_with_message();
+    assert!(c.state().is_none());
+}
+
+#[test]
+fn unknown_namespace_type_is_rejected() {
+    let mut c = Container::new(&["true"]);
+    c.spec.push("/linux/namespaces", json!({"type": "bogus"}));
+    c.run().assert_failed_with_message();
+}
+
+// ---------- user namespace ----------
+
+fn userns(s: &mut Spec) {
+    s.namespace("user", None);
+    s.set("/linux/uidMappings", json!([{"containerID": 0, "hostID": 100000, "size": 65536}]));
+    s.set("/linux/gidMappings", json!([{"containerID": 0, "hostID": 200000, "size": 65536}]));
+    // cgroup v1 hierarchies cannot be mounted from a user namespace.
+    if let Some(serde_json::Value::Array(m)) = s.0.pointer_mut("/mounts") {
+        m.retain(|m| m["destination"] != "/sys/fs/cgroup");
+    }
+}
+
+#[test]
+fn userns_uid_map() {
+    let o = sh_out("cat /proc/self/uid_map", userns);
+    let f: Vec<&str> = o.split_whitespace().collect();
+    assert_eq!(f, ["0", "100000", "65536"], "{o}");
+}
+
+#[test]
+fn userns_gid_map() {
+    let o = sh_out("cat /proc/self/gid_map", userns);
+    let f: Vec<&str> = o.split_whitespace().collect();
+    assert_eq!(f, ["0", "200000", "65536"], "{o}");
+}
+
+#[test]
+fn userns_root_inside() {
+    assert_eq!(sh_out("id -u; id -g", userns).trim(), "0\n0");
+}
+
+#[test]
+fn userns_differs_from_host() {
+    let o = sh_out("readlink /proc/self/ns/user", userns);
+    assert_ne!(o.trim(), host_ns("user"));
+}
+
+#[test]
+fn userns_process_uid_on_host_is_mapped() {
+    let mut c = Container::new(&["sleep", "60"]);
+    userns(&mut c.spec);
+    assert!(c.run_with(&["--detach"]).success());
+    c.assert_status("running");
+    let st = std::fs::read_to_string(format!("/proc/{}/status", c.pid())).unwrap();
+    assert_eq!(status_field(&st, "Uid").unwrap().split_whitespace().next(), Some("100000"));
+    assert_eq!(status_field(&st, "Gid").unwrap().split_whitespace().next(), Some("200000"));
+}
+
+#[test]
+fn userns_non_root_user_inside() {
+    let o = sh_out("id -u; cat /proc/self/uid_map", |s| {
+        userns(s);
+        s.user(1000, 1000);
+    });
+    assert_eq!(o.lines().next(), Some("1000"));
+}
+
+// ---------- cgroup namespace / cgroupsPath ----------
+
+#[test]
+fn cgroup_ns_shows_root() {
+    let o = sh_out("cat /proc/self/cgroup", |s| {
+        s.namespace("cgroup", None);
+    });
+    assert!(!o.trim().is_empty());
+    for l in o.lines() {
+        assert!(l.ends_with(":/"), "cgroup path not / in cgroup namespace: {l}\n{o}");
+    }
+}
+
+#[test]
+fn cgroups_path_is_applied() {
+    let mut c = Container::sh("cat /proc/self/cgroup");
+    c.spec.remove_namespace("cgroup");
+    let o = c.run();
+    let text = o.ok();
+    assert!(
+        text.lines().any(|l| l.ends_with(&format!(":{}", c.cgroups_path))),
+        "cgroupsPath {} not in\n{text}",
+        c.cgroups_path
+    );
+}
+
+#[test]
+fn cgroups_path_exists_on_host_while_running() {
+    let c = Container::new(&["sleep", "60"]);
+    assert!(c.run_with(&["--detach"]).success());
+    c.assert_status("running");
+    let pid = c.pid().to_string();
+    let dirs = c.cgroup_dirs();
+    assert!(!dirs.is_empty(), "no cgroup dir for {}", c.cgroups_path);
+    let found = dirs.iter().any(|d| {
+        std::fs::read_to_string(d.join("cgroup.procs")).map(|s| s.lines().any(|l| l == pid)).unwrap_or(false)
+    });
+    assert!(found, "pid {pid} not in any cgroup.procs of {dirs:?}");
+}
+
+#[test]
+fn cgroup_ns_mount_ns_isolated_after_exit() {
+    // The container's mount namespace must not leak mounts to the host.
+    let c = Container::sh("true");
+    c.run().ok();
+    let mi = std::fs::read_to_string("/proc/self/mountinfo").unwrap();
+    assert!(!mi.contains(c.dir.to_str().unwrap()), "container mounts leaked to the host:\n{mi}");
+}
+
+#[test]
+fn detached_container_keeps_namespaces_distinct() {
+    let d = donor("distinct");
+    let pid = d.pid();
+    for kind in ["pid", "net", "ipc", "uts", "mnt"] {
+        assert_ne!(ns_of(pid, kind), host_ns(kind), "{kind}");
+    }
+    let _ = Duration::from_secs(0);
+}
