@@ -348,7 +348,7 @@ fn hook_failing_poststop_does_not_fail_delete() {
 }
 
 #[test]
-#[ignore = "runc 1.1.5 fails `start` (and kills the container) when a poststart hook fails; the spec says log a warning and continue"]
+#[ignore = "runc 1.1.5 runs poststart during `create`, and a failing poststart hook makes `create` fail; the spec says log a warning and continue"]
 fn hook_failing_poststart_does_not_fail_start() {
     let mut h = hooked("sleep 60");
     h.set_hook("poststart", "exit 1", None);
