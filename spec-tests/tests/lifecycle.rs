@@ -564,7 +564,9 @@ fn run_with_fd3(c: &Container, extra: &[&str], content: &str) -> Output {
     let mut cmd = c.command(&args);
     unsafe {
         cmd.pre_exec(move || {
-            if libc::dup2(raw, 3) < 0 {
+            // dup2(3, 3) would keep FD_CLOEXEC: clear it explicitly then.
+            let r = if raw == 3 { libc::fcntl(3, libc::F_SETFD, 0) } else { libc::dup2(raw, 3) };
+            if r < 0 {
                 return Err(std::io::Error::last_os_error());
             }
             Ok(())
