@@ -1,0 +1,249 @@
+//! Cgroup placement for containers, on v1 (legacy), hybrid and v2 hosts.
+//!
+//! `plan` turns `linux.cgroupsPath` into one directory per mounted hierarchy
+//! (runc's rules: absolute paths hang from each hierarchy's root, relative
+//! ones from husk's own cgroup, and no path means the container id relative
+//! to husk's own cgroup). `create` makes the directories and remembers which
+//! ones it made, so `destroy` removes exactly those and never a cgroup husk
+//! did not create.
+
+mod mountinfo;
+pub mod v1;
+pub mod v2;
+
+use std::path::{Path, PathBuf};
+
+use serde::{Deserialize, Serialize};
+
+pub use mountinfo::{hierarchies, Hierarchy};
+
+#[derive(Debug, thiserror::Error)]
+pub enum CgroupError {
+    #[error("no cgroup hierarchy is mounted")]
+    NoHierarchy,
+    #[error("cgroup {0}: {1}")]
+    Io(PathBuf, std::io::Error),
+    #[error("invalid cgroupsPath {0:?}: {1}")]
+    InvalidPath(String, &'static str),
+    #[error("cgroup {0} is not empty: another container or process uses it")]
+    NotEmpty(PathBuf),
+    #[error("cgroup {0} still has processes after kill")]
+    Busy(PathBuf),
+    #[error("systemd cgroup driver is not supported yet: drop --systemd-cgroup")]
+    Systemd,
+}
+
+pub(crate) fn io(path: &Path) -> impl FnOnce(std::io::Error) -> CgroupError + '_ {
+    move |e| CgroupError::Io(path.to_path_buf(), e)
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Kind {
+    V1,
+    V2,
+}
+
+/// One directory the container's processes are placed in.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Placement {
+    pub kind: Kind,
+    /// Controllers of this hierarchy (v1), empty for v2 and named hierarchies.
+    pub controllers: Vec<String>,
+    pub path: PathBuf,
+}
+
+/// What `create` made: kept in the container state for later commands.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct CgroupRecord {
+    pub placements: Vec<Placement>,
+    /// Directories husk created, parents before children.
+    pub created: Vec<PathBuf>,
+}
+
+/// Compute where a container's cgroups go. Nothing is touched on disk.
+pub fn plan(cgroups_path: Option<&Path>, id: &str) -> Result<Vec<Placement>, CgroupError> {
+    let inner: PathBuf = match cgroups_path {
+        Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
+        _ => PathBuf::from(id),
+    };
+    if inner
+        .components()
+        .any(|c| matches!(c, std::path::Component::ParentDir))
+    {
+        return Err(CgroupError::InvalidPath(
+            inner.display().to_string(),
+            "'..' is not allowed",
+        ));
+    }
+    let hs = hierarchies()?;
+    if hs.is_empty() {
+        return Err(CgroupError::NoHierarchy);
+    }
+    let mut out = Vec::with_capacity(hs.len());
+    for h in hs {
+        let base = if inner.is_absolute() {
+            h.mount_point.clone()
+        } else {
+            h.mount_point.join(h.own_path.strip_prefix("/").unwrap_or(&h.own_path))
+        };
+        let rel = inner.strip_prefix("/").unwrap_or(&inner);
+        out.push(Placement {
+            kind: h.kind,
+            controllers: h.controllers.clone(),
+            path: base.join(rel),
+        });
+    }
+    Ok(out)
+}
+
+/// Make the planned directories. A directory that already holds processes is
+/// refused (two containers must not share a cgroup unawares).
+pub fn create(placements: Vec<Placement>) -> Result<CgroupRecord, CgroupError> {
+    let mut rec = CgroupRecord {
+        placements: Vec::new(),
+        created: Vec::new(),
+    };
+    for p in placements {
+        if let Err(e) = create_one(&p, &mut rec.created) {
+            let _ = rec.destroy();
+            return Err(e);
+        }
+        rec.placements.push(p);
+    }
+    Ok(rec)
+}
+
+fn create_one(p: &Placement, created: &mut Vec<PathBuf>) -> Result<(), CgroupError> {
+    let mut missing = Vec::new();
+    let mut cur = p.path.as_path();
+    while !cur.exists() {
+        missing.push(cur.to_path_buf());
+        cur = match cur.parent() {
+            Some(c) => c,
+            None => break,
+        };
+    }
+    for dir in missing.iter().rev() {
+        match std::fs::create_dir(dir) {
+            Ok(()) => created.push(dir.clone()),
+            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {}
+            Err(e) => return Err(CgroupError::Io(dir.clone(), e)),
+        }
+        if p.kind == Kind::V1 && p.controllers.iter().any(|c| c == "cpuset") {
+            v1::inherit_cpuset(dir)?;
+        }
+    }
+    if missing.is_empty() && !read_pids(&p.path)?.is_empty() {
+        return Err(CgroupError::NotEmpty(p.path.clone()));
+    }
+    Ok(())
+}
+
+impl CgroupRecord {
+    /// Move a process into every placement.
+    pub fn add(&self, pid: i32) -> Result<(), CgroupError> {
+        for p in &self.placements {
+            let f = p.path.join("cgroup.procs");
+            std::fs::write(&f, pid.to_string()).map_err(io(&f))?;
+        }
+        Ok(())
+    }
+
+    /// The v2 directory, for clone3's CLONE_INTO_CGROUP.
+    pub fn unified_path(&self) -> Option<&Path> {
+        self.placements
+            .iter()
+            .find(|p| p.kind == Kind::V2)
+            .map(|p| p.path.as_path())
+    }
+
+    fn freezer(&self) -> Option<&Placement> {
+        self.placements.iter().find(|p| {
+            p.kind == Kind::V1 && p.controllers.iter().any(|c| c == "freezer")
+        })
+    }
+
+    /// Where the container's processes are listed: prefer a hierarchy whose
+    /// membership is complete (every hierarchy has every process, so any will do).
+    fn primary(&self) -> Option<&Placement> {
+        self.freezer().or_else(|| self.placements.first())
+    }
+
+    pub fn pids(&self) -> Result<Vec<i32>, CgroupError> {
+        match self.primary() {
+            Some(p) => read_pids(&p.path),
+            None => Ok(Vec::new()),
+        }
+    }
+
+    pub fn is_frozen(&self) -> bool {
+        if let Some(f) = self.freezer() {
+            return v1::is_frozen(&f.path);
+        }
+        match self.placements.iter().find(|p| p.kind == Kind::V2) {
+            Some(p) if self.placements.len() == 1 => v2::is_frozen(&p.path),
+            _ => false,
+        }
+    }
+
+    /// Send `sig` to every process of the container, without letting a
+    /// forking process slip out between listing and signalling.
+    pub fn signal_all(&self, sig: i32) -> Result<(), CgroupError> {
+        if sig == libc::SIGKILL {
+            if let Some(p) = self.placements.iter().find(|p| p.kind == Kind::V2) {
+                if v2::kill(&p.path)? {
+                    return Ok(());
+                }
+            }
+        }
+        let freezer = self.freezer();
+        if let Some(f) = freezer {
+            v1::freeze(&f.path, true)?;
+        }
+        let res = self.pids().map(|pids| {
+            for pid in pids {
+                // SAFETY: kill(2) with a pid read from the container's cgroup.
+                unsafe { libc::kill(pid, sig) };
+            }
+        });
+        if let Some(f) = freezer {
+            v1::freeze(&f.path, false)?;
+        }
+        res
+    }
+
+    /// Kill what is left and remove the directories husk created.
+    pub fn destroy(&self) -> Result<(), CgroupError> {
+        if self.placements.iter().any(|p| p.path.exists()) {
+            let _ = self.signal_all(libc::SIGKILL);
+        }
+        // Leaves first; a directory still busy right after SIGKILL is retried
+        // briefly while the kernel finishes tearing the processes down.
+        for dir in self.created.iter().rev() {
+            let mut tries = 0;
+            loop {
+                match std::fs::remove_dir(dir) {
+                    Ok(()) => break,
+                    Err(e) if e.kind() == std::io::ErrorKind::NotFound => break,
+                    Err(e) if e.raw_os_error() == Some(libc::EBUSY) && tries < 200 => {
+                        tries += 1;
+                        std::thread::sleep(std::time::Duration::from_millis(5));
+                    }
+                    Err(e) => return Err(CgroupError::Io(dir.clone(), e)),
+                }
+            }
+        }
+        Ok(())
+    }
+}
+
+pub fn read_pids(dir: &Path) -> Result<Vec<i32>, CgroupError> {
+    let f = dir.join("cgroup.procs");
+    let raw = match std::fs::read_to_string(&f) {
+        Ok(r) => r,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
+        Err(e) => return Err(CgroupError::Io(f, e)),
+    };
+    Ok(raw.lines().filter_map(|l| l.trim().parse().ok()).collect())
+}

@@ -1,0 +1,136 @@
+//! The runc-compatible command line.
+
+mod commands;
+mod spec_template;
+
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+
+#[derive(Parser, Debug)]
+#[command(name = "husk", about = "husk: a fast, hardened OCI container runtime (runc-compatible)", disable_version_flag = true)]
+pub struct Cli {
+    /// Root directory for container state.
+    #[arg(long, global = true, default_value = "/run/husk")]
+    pub root: PathBuf,
+    /// Write log lines to this file instead of stderr.
+    #[arg(long, global = true)]
+    pub log: Option<PathBuf>,
+    #[arg(long = "log-format", global = true, value_enum, default_value = "text")]
+    pub log_format: LogFormat,
+    /// Log debug output, including per-phase timings.
+    #[arg(long, global = true)]
+    pub debug: bool,
+    /// Use the systemd cgroup driver (not supported yet: a clear error).
+    #[arg(long = "systemd-cgroup", global = true)]
+    pub systemd_cgroup: bool,
+    /// Rootless mode: true, false or auto (only false/auto as root are supported).
+    #[arg(long, value_name = "true|false|auto")]
+    pub rootless: Option<String>,
+    /// Accepted for runc compatibility; ignored.
+    #[arg(long, global = true, hide = true)]
+    pub criu: Option<String>,
+    #[arg(short = 'v', long = "version")]
+    pub version: bool,
+    #[command(subcommand)]
+    pub command: Option<Command>,
+}
+
+#[derive(Clone, Copy, Debug, ValueEnum, PartialEq, Eq)]
+pub enum LogFormat {
+    Text,
+    Json,
+}
+
+#[derive(Args, Debug, Clone)]
+pub struct CreateArgs {
+    /// Container id.
+    pub id: String,
+    /// Path to the bundle (the directory holding config.json).
+    #[arg(short = 'b', long, default_value = ".")]
+    pub bundle: PathBuf,
+    /// Unix socket that receives the pty master when process.terminal is set.
+    #[arg(long = "console-socket")]
+    pub console_socket: Option<PathBuf>,
+    /// File to write the container process's pid to.
+    #[arg(long = "pid-file")]
+    pub pid_file: Option<PathBuf>,
+    /// Use MS_MOVE + chroot instead of pivot_root (for ramfs roots).
+    #[arg(long = "no-pivot")]
+    pub no_pivot: bool,
+    /// Do not create a new session keyring for the container.
+    #[arg(long = "no-new-keyring")]
+    pub no_new_keyring: bool,
+    /// Pass N extra fds (3..3+N) to the container process.
+    #[arg(long = "preserve-fds", default_value_t = 0)]
+    pub preserve_fds: i32,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum Command {
+    /// Create a container: its process waits for `start`.
+    Create(CreateArgs),
+    /// Start the user program of a created container.
+    Start { id: String },
+    /// Create and start a container; without -d, wait and exit with its status.
+    Run {
+        #[command(flatten)]
+        create: CreateArgs,
+        /// Return after start instead of waiting.
+        #[arg(short = 'd', long)]
+        detach: bool,
+        /// Keep the stopped container instead of deleting it.
+        #[arg(long)]
+        keep: bool,
+    },
+    /// Print the runtime-spec state of a container as JSON.
+    State { id: String },
+    /// Send a signal (default SIGTERM) to the container's init process.
+    Kill {
+        id: String,
+        signal: Option<String>,
+        /// Signal every process of the container.
+        #[arg(short = 'a', long)]
+        all: bool,
+    },
+    /// Delete a container and everything made for it.
+    Delete {
+        id: String,
+        /// Kill a running container first.
+        #[arg(short = 'f', long)]
+        force: bool,
+    },
+    /// List containers.
+    List {
+        #[arg(short = 'q', long)]
+        quiet: bool,
+        #[arg(short = 'f', long, value_enum, default_value = "table")]
+        format: ListFormat,
+    },
+    /// Write a default config.json.
+    Spec {
+        #[arg(short = 'b', long, default_value = ".")]
+        bundle: PathBuf,
+        /// A config for running without root (user namespace, id maps).
+        #[arg(long)]
+        rootless: bool,
+    },
+}
+
+#[derive(Clone, Copy, Debug, ValueEnum, PartialEq, Eq)]
+pub enum ListFormat {
+    Table,
+    Json,
+}
+
+/// Parse arguments, run, and return the process exit code.
+pub fn main() -> i32 {
+    let cli = match Cli::try_parse() {
+        Ok(c) => c,
+        Err(e) => {
+            let _ = e.print();
+            return if e.use_stderr() { 1 } else { 0 };
+        }
+    };
+    commands::dispatch(cli)
+}

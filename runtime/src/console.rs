@@ -1,0 +1,131 @@
+//! `process.terminal`: a pty whose master goes to the caller's console
+//! socket (SCM_RIGHTS, as runc does) and whose peer becomes the process's
+//! stdio, controlling terminal and /dev/console.
+
+use std::io::IoSlice;
+use std::os::fd::{AsFd, AsRawFd, FromRawFd, OwnedFd, RawFd};
+use std::path::Path;
+
+use nix::fcntl::OFlag;
+use nix::mount::{mount, MsFlags};
+use nix::sys::socket::{sendmsg, ControlMessage, MsgFlags};
+
+use crate::rootfs::secure::{ensure_file, fd_path};
+
+#[derive(Debug, thiserror::Error)]
+pub enum ConsoleError {
+    #[error("console: {what}: {err}")]
+    Sys { what: &'static str, err: nix::Error },
+    #[error("console: /dev/console: {0}")]
+    Path(crate::rootfs::secure::SecureError),
+    #[error("connecting to console socket {0}: {1}")]
+    Connect(String, std::io::Error),
+}
+
+fn sys(what: &'static str) -> impl FnOnce(nix::Error) -> ConsoleError {
+    move |err| ConsoleError::Sys { what, err }
+}
+
+pub fn connect(path: &Path) -> Result<OwnedFd, ConsoleError> {
+    let s = std::os::unix::net::UnixStream::connect(path)
+        .map_err(|e| ConsoleError::Connect(path.display().to_string(), e))?;
+    Ok(s.into())
+}
+
+pub struct Pty {
+    pub master: OwnedFd,
+    pub peer: OwnedFd,
+}
+
+/// Open a pty in the container's devpts (through /dev/ptmx), and get its
+/// peer with TIOCGPTPEER: the peer is never looked up by path, so a fake
+/// /dev/pts in the image cannot substitute another file.
+pub fn open_pty() -> Result<Pty, ConsoleError> {
+    let master = nix::fcntl::open(
+        "/dev/ptmx",
+        OFlag::O_RDWR | OFlag::O_NOCTTY | OFlag::O_CLOEXEC,
+        nix::sys::stat::Mode::empty(),
+    )
+    .map_err(sys("opening /dev/ptmx"))?;
+    let unlock: libc::c_int = 0;
+    // SAFETY: TIOCSPTLCK reads one int from the pointer we pass.
+    if unsafe { libc::ioctl(master.as_raw_fd(), libc::TIOCSPTLCK, &unlock) } < 0 {
+        return Err(sys("unlocking pty")(nix::Error::last()));
+    }
+    // SAFETY: TIOCGPTPEER takes open flags by value and returns a new fd.
+    let peer = unsafe {
+        libc::ioctl(
+            master.as_raw_fd(),
+            libc::TIOCGPTPEER,
+            libc::O_RDWR | libc::O_NOCTTY | libc::O_CLOEXEC,
+        )
+    };
+    if peer < 0 {
+        return Err(sys("opening pty peer")(nix::Error::last()));
+    }
+    // SAFETY: the kernel just returned this fd to us.
+    let peer = unsafe { OwnedFd::from_raw_fd(peer) };
+    Ok(Pty { master, peer })
+}
+
+pub fn set_size(fd: &impl AsRawFd, rows: u16, cols: u16) -> Result<(), ConsoleError> {
+    let ws = libc::winsize {
+        ws_row: rows,
+        ws_col: cols,
+        ws_xpixel: 0,
+        ws_ypixel: 0,
+    };
+    // SAFETY: TIOCSWINSZ reads a winsize from the pointer.
+    if unsafe { libc::ioctl(fd.as_raw_fd(), libc::TIOCSWINSZ, &ws) } < 0 {
+        return Err(sys("setting window size")(nix::Error::last()));
+    }
+    Ok(())
+}
+
+/// Send the master to the console socket, named like runc names it.
+pub fn send_master(socket: &OwnedFd, master: &OwnedFd) -> Result<(), ConsoleError> {
+    let fds = [master.as_raw_fd()];
+    let name = b"/dev/ptmx";
+    sendmsg::<()>(
+        socket.as_raw_fd(),
+        &[IoSlice::new(name)],
+        &[ControlMessage::ScmRights(&fds)],
+        MsgFlags::empty(),
+        None,
+    )
+    .map_err(sys("sending pty master"))?;
+    Ok(())
+}
+
+/// Bind the pty peer over /dev/console, by fd on both sides.
+pub fn mount_console(root: std::os::fd::BorrowedFd, peer: &OwnedFd) -> Result<(), ConsoleError> {
+    let target = ensure_file(root, Path::new("/dev/console")).map_err(ConsoleError::Path)?;
+    mount(
+        Some(fd_path(peer).as_str()),
+        fd_path(&target).as_str(),
+        None::<&str>,
+        MsFlags::MS_BIND,
+        None::<&str>,
+    )
+    .map_err(sys("mounting /dev/console"))
+}
+
+/// Make the peer our stdio and controlling terminal (we are a session leader).
+pub fn become_stdio(peer: &OwnedFd) -> Result<(), ConsoleError> {
+    for fd in 0..3 {
+        dup2_raw(peer.as_fd().as_raw_fd(), fd).map_err(sys("dup2 onto stdio"))?;
+    }
+    // SAFETY: TIOCSCTTY with arg 0 on our own stdin.
+    if unsafe { libc::ioctl(0, libc::TIOCSCTTY, 0) } < 0 {
+        return Err(sys("setting controlling terminal")(nix::Error::last()));
+    }
+    Ok(())
+}
+
+pub fn dup2_raw(from: RawFd, to: RawFd) -> nix::Result<()> {
+    // SAFETY: dup2 on raw fds; `to` is a stdio slot we intend to replace.
+    if unsafe { libc::dup2(from, to) } < 0 {
+        return Err(nix::Error::last());
+    }
+    Ok(())
+}

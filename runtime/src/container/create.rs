@@ -1,0 +1,288 @@
+//! `create`: build the container up to the point where only `start` is
+//! missing. Anything that fails undoes all of it: the child is killed and
+//! reaped (its mounts die with its mount namespace), the cgroups husk made
+//! are removed, and the state directory is deleted.
+
+use std::os::fd::{AsRawFd, OwnedFd};
+use std::os::unix::fs::OpenOptionsExt;
+use std::path::{Path, PathBuf};
+
+use nix::sys::signal::{kill, Signal};
+use nix::unistd::Pid;
+use oci_spec::runtime::{LinuxIdMapping, Spec};
+
+use super::clone::{self, Forked};
+use super::init::{self, InitArgs};
+use super::ContainerError;
+use crate::cgroups::{self, CgroupRecord};
+use crate::console;
+use crate::hooks;
+use crate::namespaces::Plan;
+use crate::spec::{self, Bundle};
+use crate::state::{self, ContainerDir, ContainerState, Status, Store};
+use crate::sync::{self, Msg};
+
+#[derive(Debug, Default, Clone)]
+pub struct CreateOptions {
+    pub id: String,
+    pub bundle: PathBuf,
+    pub console_socket: Option<PathBuf>,
+    pub pid_file: Option<PathBuf>,
+    pub no_pivot: bool,
+    pub no_new_keyring: bool,
+    pub preserve_fds: i32,
+    pub systemd_cgroup: bool,
+    /// `run` in the foreground may use a terminal without a console socket.
+    pub foreground: bool,
+}
+
+pub struct Created {
+    pub pid: i32,
+    pub state: ContainerState,
+    pub dir: ContainerDir,
+}
+
+pub fn create(store: &Store, opts: &CreateOptions) -> Result<Created, ContainerError> {
+    let bundle = spec::load_bundle(&opts.bundle)?;
+    let mut dir = store.create(&opts.id)?;
+    let terminal = bundle
+        .spec
+        .process()
+        .as_ref()
+        .and_then(|p| p.terminal())
+        .unwrap_or(false);
+    if terminal && opts.console_socket.is_none() {
+        return Err(ContainerError::Usage(
+            "process.terminal is true: --console-socket is required".into(),
+        ));
+    }
+    if !terminal && opts.console_socket.is_some() {
+        return Err(ContainerError::Usage(
+            "--console-socket given but process.terminal is false".into(),
+        ));
+    }
+    if opts.systemd_cgroup {
+        return Err(cgroups::CgroupError::Systemd.into());
+    }
+    dir.write_file(state::CONFIG_FILE, &bundle.raw)?;
+    let fifo = make_fifo(&dir.fifo())?;
+    let linux = bundle.spec.linux().as_ref().ok_or(ContainerError::Usage("linux section is required".into()))?;
+    let ns = Plan::from_spec(linux)?;
+    let placements = cgroups::plan(linux.cgroups_path().as_deref(), &opts.id)?;
+    let cgroup = cgroups::create(placements)?;
+    let guard = CgroupGuard(Some(&cgroup));
+    let console = match &opts.console_socket {
+        Some(p) => Some(console::connect(p)?),
+        None => None,
+    };
+    let (pid, chan) = spawn(&bundle, opts, &ns, &cgroup, fifo, console, dir.lock_fd())?;
+    let kill_guard = ChildGuard(Some(pid));
+    let st = handshake(&bundle, opts, &chan, &cgroup, pid, &mut dir)?;
+    kill_guard.disarm();
+    guard.disarm();
+    dir.commit();
+    Ok(Created { pid, state: st, dir })
+}
+
+fn make_fifo(path: &Path) -> Result<OwnedFd, ContainerError> {
+    nix::unistd::mkfifo(path, nix::sys::stat::Mode::from_bits_truncate(0o600))
+        .map_err(|e| ContainerError::Sys { what: format!("mkfifo {}", path.display()), err: e })?;
+    // O_RDWR never blocks on a fifo, and keeps a reader alive for `start`.
+    let f = std::fs::OpenOptions::new()
+        .read(true)
+        .write(true)
+        .custom_flags(libc::O_CLOEXEC)
+        .open(path)
+        .map_err(|e| ContainerError::Io(path.to_path_buf(), e))?;
+    Ok(f.into())
+}
+
+fn spawn(
+    bundle: &Bundle,
+    opts: &CreateOptions,
+    ns: &Plan,
+    cgroup: &CgroupRecord,
+    fifo: OwnedFd,
+    console: Option<OwnedFd>,
+    lock_fd: std::os::fd::RawFd,
+) -> Result<(i32, sync::Channel), ContainerError> {
+    let (parent_chan, child_chan) = sync::pair()?;
+    let cg_fd = cgroup
+        .unified_path()
+        .filter(|_| cgroup.placements.len() == 1)
+        .and_then(|p| std::fs::File::open(p).ok());
+    // The cgroup namespace is unshared by the child once it is in its cgroup.
+    let flags = ns.new.bits() as u64 & !(libc::CLONE_NEWCGROUP as u64);
+    let entered = ns.enter()?;
+    let forked = clone::fork(flags, cg_fd.as_ref().map(|f| f.as_raw_fd()));
+    match forked {
+        Ok(Forked::Child) => {
+            drop(parent_chan);
+            init::run(InitArgs {
+                id: &opts.id,
+                spec: &bundle.spec,
+                bundle: &bundle.dir,
+                rootfs: &bundle.rootfs,
+                chan: child_chan,
+                fifo,
+                console,
+                ns,
+                cgroup: Some(cgroup),
+                no_pivot: opts.no_pivot,
+                no_new_keyring: opts.no_new_keyring,
+                preserve_fds: opts.preserve_fds,
+                close_fds: vec![lock_fd],
+            })
+        }
+        Ok(Forked::Parent { pid, into_cgroup }) => {
+            drop(child_chan);
+            drop(fifo);
+            let guard = ChildGuard(Some(pid));
+            entered.leave()?;
+            prepare_child(&bundle.spec, cgroup, pid, into_cgroup)?;
+            parent_chan.send(&Msg::Go)?;
+            guard.disarm();
+            Ok((pid, parent_chan))
+        }
+        Err(e) => Err(ContainerError::Sys { what: "clone".into(), err: e }),
+    }
+}
+
+/// What the parent does before the child may proceed: cgroups, id maps,
+/// oom_score_adj.
+fn prepare_child(spec: &Spec, cgroup: &CgroupRecord, pid: i32, into_cgroup: bool) -> Result<(), ContainerError> {
+    if !into_cgroup {
+        cgroup.add(pid)?;
+    }
+    if let Some(linux) = spec.linux() {
+        if let Some(m) = linux.uid_mappings() {
+            write_map(pid, "uid_map", m)?;
+        }
+        if let Some(m) = linux.gid_mappings() {
+            write_map(pid, "gid_map", m)?;
+        }
+    }
+    if let Some(adj) = spec.process().as_ref().and_then(|p| p.oom_score_adj()) {
+        let f = format!("/proc/{pid}/oom_score_adj");
+        std::fs::write(&f, adj.to_string()).map_err(|e| ContainerError::Io(f.into(), e))?;
+    }
+    Ok(())
+}
+
+fn write_map(pid: i32, file: &str, maps: &[LinuxIdMapping]) -> Result<(), ContainerError> {
+    if maps.is_empty() {
+        return Ok(());
+    }
+    let text: String = maps
+        .iter()
+        .map(|m| format!("{} {} {}\n", m.container_id(), m.host_id(), m.size()))
+        .collect();
+    let f = format!("/proc/{pid}/{file}");
+    std::fs::write(&f, text).map_err(|e| ContainerError::Io(f.into(), e))
+}
+
+fn handshake(
+    bundle: &Bundle,
+    opts: &CreateOptions,
+    chan: &sync::Channel,
+    cgroup: &CgroupRecord,
+    pid: i32,
+    dir: &mut ContainerDir,
+) -> Result<ContainerState, ContainerError> {
+    let spec = &bundle.spec;
+    let mut st = ContainerState {
+        id: opts.id.clone(),
+        pid,
+        start_time: 0,
+        bundle: bundle.dir.clone(),
+        rootfs: bundle.rootfs.clone(),
+        created: state::now_rfc3339(),
+        annotations: spec.annotations().clone().unwrap_or_default(),
+        owner: String::new(),
+        cgroup: Some(cgroup.clone()),
+        hooks: spec.hooks().clone(),
+        oci_version: spec.version().clone(),
+    };
+    if init::wants_hook_sync(spec) {
+        chan.expect(Msg::RunRuntimeHooks, "RunRuntimeHooks").map_err(child_error)?;
+        let doc = st.spec_state(Status::Creating).to_string();
+        let h = spec.hooks().as_ref();
+        let res = hooks::run_all("prestart", h.and_then(|h| h.prestart().as_ref()), doc.as_bytes())
+            .and_then(|_| hooks::run_all("createRuntime", h.and_then(|h| h.create_runtime().as_ref()), doc.as_bytes()));
+        if let Err(e) = res {
+            let _ = chan.send(&Msg::Error(e.to_string()));
+            return Err(e.into());
+        }
+        chan.send(&Msg::HooksDone(doc))?;
+    }
+    chan.expect(Msg::Ready, "Ready").map_err(child_error)?;
+    st.start_time = crate::procfs::proc_stat(pid)
+        .map(|s| s.start_time)
+        .ok_or(ContainerError::Usage("container process vanished during create".into()))?;
+    dir.write(&st)?;
+    if let Some(pf) = &opts.pid_file {
+        write_pid_file(pf, pid)?;
+    }
+    chan.send(&Msg::Commit(st.spec_state(Status::Created).to_string()))?;
+    chan.expect(Msg::Committed, "Committed").map_err(child_error)?;
+    Ok(st)
+}
+
+fn child_error(e: sync::ExpectError) -> ContainerError {
+    match e {
+        sync::ExpectError::Peer(msg) => ContainerError::Init(msg),
+        sync::ExpectError::Sync(sync::SyncError::Closed) => {
+            ContainerError::Init("container init exited during setup".into())
+        }
+        sync::ExpectError::Sync(s) => s.into(),
+    }
+}
+
+/// Written like runc writes it: to a temp file renamed into place, so a
+/// reader never sees an empty pid file.
+pub fn write_pid_file(path: &Path, pid: i32) -> Result<(), ContainerError> {
+    let path = if path.is_absolute() {
+        path.to_path_buf()
+    } else {
+        std::env::current_dir().map_err(|e| ContainerError::Io(".".into(), e))?.join(path)
+    };
+    let name = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+    let tmp = path.with_file_name(format!(".{name}.husk-tmp"));
+    std::fs::write(&tmp, pid.to_string()).map_err(|e| ContainerError::Io(tmp.clone(), e))?;
+    std::fs::rename(&tmp, &path).map_err(|e| ContainerError::Io(path.clone(), e))
+}
+
+/// Kills and reaps the child unless disarmed.
+struct ChildGuard(Option<i32>);
+
+impl ChildGuard {
+    fn disarm(mut self) {
+        self.0 = None;
+    }
+}
+
+impl Drop for ChildGuard {
+    fn drop(&mut self) {
+        if let Some(pid) = self.0 {
+            let _ = kill(Pid::from_raw(pid), Signal::SIGKILL);
+            let _ = nix::sys::wait::waitpid(Pid::from_raw(pid), None);
+        }
+    }
+}
+
+/// Removes the container's cgroups unless disarmed.
+struct CgroupGuard<'a>(Option<&'a CgroupRecord>);
+
+impl CgroupGuard<'_> {
+    fn disarm(mut self) {
+        self.0 = None;
+    }
+}
+
+impl Drop for CgroupGuard<'_> {
+    fn drop(&mut self) {
+        if let Some(c) = self.0 {
+            let _ = c.destroy();
+        }
+    }
+}

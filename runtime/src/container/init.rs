@@ -1,0 +1,256 @@
+//! The container process, from the clone until execve of the user program.
+//!
+//! It runs in the forked copy of husk, already inside its new namespaces.
+//! Every failure before `Ready` goes back to the parent over the sync channel
+//! and becomes `create`'s error; the parent then removes everything.
+
+use std::os::fd::{AsFd, OwnedFd};
+use std::path::Path;
+
+use nix::sched::CloneFlags;
+use nix::sys::signal::{SigHandler, SigSet, Signal};
+use oci_spec::runtime::{LinuxNamespaceType, Spec};
+
+use crate::capabilities;
+use crate::cgroups::CgroupRecord;
+use crate::console;
+use crate::hooks;
+use crate::namespaces::{self, Plan};
+use crate::process::{self, Exec};
+use crate::rootfs;
+use crate::sync::{Channel, Msg};
+
+#[derive(Debug, thiserror::Error)]
+pub enum InitError {
+    #[error(transparent)]
+    Sync(#[from] crate::sync::SyncError),
+    #[error(transparent)]
+    Expect(#[from] crate::sync::ExpectError),
+    #[error(transparent)]
+    Ns(#[from] crate::namespaces::NsError),
+    #[error(transparent)]
+    Rootfs(#[from] rootfs::RootfsError),
+    #[error(transparent)]
+    Console(#[from] console::ConsoleError),
+    #[error(transparent)]
+    Process(#[from] process::ProcessError),
+    #[error(transparent)]
+    Caps(#[from] capabilities::CapError),
+    #[error(transparent)]
+    Hook(#[from] hooks::HookError),
+    #[error("{what}: {err}")]
+    Sys { what: &'static str, err: nix::Error },
+}
+
+fn sys(what: &'static str) -> impl FnOnce(nix::Error) -> InitError {
+    move |err| InitError::Sys { what, err }
+}
+
+pub struct InitArgs<'a> {
+    pub id: &'a str,
+    pub spec: &'a Spec,
+    pub bundle: &'a Path,
+    pub rootfs: &'a Path,
+    pub chan: Channel,
+    pub fifo: OwnedFd,
+    pub console: Option<OwnedFd>,
+    pub ns: &'a Plan,
+    pub cgroup: Option<&'a CgroupRecord>,
+    pub no_pivot: bool,
+    pub no_new_keyring: bool,
+    pub preserve_fds: i32,
+    /// fds of the parent that must not stay open here (the state lock).
+    pub close_fds: Vec<std::os::fd::RawFd>,
+}
+
+/// Does the create handshake include the hooks round trip?
+pub fn wants_hook_sync(spec: &Spec) -> bool {
+    spec.hooks().as_ref().is_some_and(|h| {
+        [h.prestart(), h.create_runtime(), h.create_container()]
+            .iter()
+            .any(|v| v.as_ref().is_some_and(|v| !v.is_empty()))
+    })
+}
+
+/// Never returns: execs the user program or exits.
+pub fn run(a: InitArgs) -> ! {
+    for fd in &a.close_fds {
+        // SAFETY: closing our copy of an fd the parent keeps; nothing in
+        // this process refers to it.
+        unsafe { libc::close(*fd) };
+    }
+    reset_signals();
+    let prepared = match setup(&a) {
+        Ok(p) => p,
+        Err(e) => {
+            let _ = a.chan.send(&Msg::Error(e.to_string()));
+            exit(1);
+        }
+    };
+    let err = match wait_and_exec(&a, prepared) {
+        Ok(never) => match never {},
+        Err(e) => e,
+    };
+    // After create returned there is nobody to report to but stderr.
+    eprintln!("husk: container {}: {err}", a.id);
+    exit(127)
+}
+
+fn exit(code: i32) -> ! {
+    // SAFETY: _exit skips atexit handlers and stdio flushing, which belong
+    // to the parent husk process this one was forked from.
+    unsafe { libc::_exit(code) }
+}
+
+/// Rust ignores SIGPIPE, and an ignored signal stays ignored across execve:
+/// give the container default dispositions and an empty mask.
+fn reset_signals() {
+    for sig in Signal::iterator() {
+        if sig != Signal::SIGKILL && sig != Signal::SIGSTOP {
+            // SAFETY: resetting to SIG_DFL installs no handler code.
+            let _ = unsafe { nix::sys::signal::signal(sig, SigHandler::SigDfl) };
+        }
+    }
+    let _ = SigSet::empty().thread_set_mask();
+}
+
+fn set_pdeathsig(on: bool) -> Result<(), InitError> {
+    nix::sys::prctl::set_pdeathsig(if on { Some(Signal::SIGKILL) } else { None })
+        .map_err(sys("PR_SET_PDEATHSIG"))
+}
+
+struct Prepared {
+    exec: Exec,
+    /// The state document for startContainer hooks, from the parent: only
+    /// it knows our pid as seen from outside the pid namespace.
+    state: String,
+}
+
+fn setup(a: &InitArgs) -> Result<Prepared, InitError> {
+    set_pdeathsig(true)?;
+    // The parent moves us into our cgroups and writes our id maps first.
+    a.chan.expect(Msg::Go, "Go")?;
+    let linux = a.spec.linux().as_ref();
+    let in_userns = a.ns.new_user() || a.ns.join_user.is_some();
+    if let Some(fd) = &a.ns.join_user {
+        namespaces::join_user(fd)?;
+    }
+    if in_userns {
+        let root_g = nix::unistd::Gid::from_raw(0);
+        let root_u = nix::unistd::Uid::from_raw(0);
+        nix::unistd::setresgid(root_g, root_g, root_g).map_err(sys("setresgid 0 in user namespace"))?;
+        nix::unistd::setresuid(root_u, root_u, root_u).map_err(sys("setresuid 0 in user namespace"))?;
+        set_pdeathsig(true)?;
+    }
+    // Unshared only now, after the parent placed us in our cgroup, so that
+    // the namespace's root is the container's cgroup.
+    let new_cgroupns = a
+        .spec
+        .linux()
+        .as_ref()
+        .and_then(|l| l.namespaces().as_ref())
+        .is_some_and(|ns| ns.iter().any(|n| n.typ() == LinuxNamespaceType::Cgroup && n.path().is_none()));
+    if new_cgroupns {
+        nix::sched::unshare(CloneFlags::CLONE_NEWCGROUP).map_err(sys("unshare cgroup namespace"))?;
+    }
+    nix::unistd::setsid().map_err(sys("setsid"))?;
+    if let Some(h) = a.spec.hostname() {
+        nix::unistd::sethostname(h).map_err(sys("sethostname"))?;
+    }
+    if let Some(d) = a.spec.domainname() {
+        let c = std::ffi::CString::new(d.as_str()).map_err(|_| sys("setdomainname")(nix::Error::EINVAL))?;
+        // SAFETY: setdomainname reads len bytes from the C string.
+        if unsafe { libc::setdomainname(c.as_ptr(), d.len()) } != 0 {
+            return Err(sys("setdomainname")(nix::Error::last()));
+        }
+    }
+    // Setup creates files with exact modes; the process's umask is set last.
+    nix::sys::stat::umask(nix::sys::stat::Mode::empty());
+    let root = rootfs::prepare(&rootfs::Setup {
+        spec: a.spec,
+        rootfs: a.rootfs,
+        bundle: a.bundle,
+        cgroup: a.cgroup,
+        new_cgroupns,
+        in_userns,
+    })?;
+    if wants_hook_sync(a.spec) {
+        a.chan.send(&Msg::RunRuntimeHooks)?;
+        let state = match a.chan.recv()? {
+            Msg::HooksDone(s) => s,
+            Msg::Error(e) => return Err(crate::sync::ExpectError::Peer(e).into()),
+            got => return Err(crate::sync::SyncError::Unexpected { got, wanted: "HooksDone" }.into()),
+        };
+        let h = a.spec.hooks().as_ref();
+        hooks::run_all("createContainer", h.and_then(|h| h.create_container().as_ref()), state.as_bytes())?;
+    }
+    rootfs::pivot(&root, a.rootfs, a.no_pivot)?;
+    drop(root);
+    let process = a.spec.process().as_ref().ok_or(sys("process")(nix::Error::EINVAL))?;
+    if process.terminal().unwrap_or(false) {
+        if let Some(sock) = &a.console {
+            let pty = console::open_pty()?;
+            if let Some(sz) = process.console_size() {
+                console::set_size(&pty.peer, sz.height() as u16, sz.width() as u16)?;
+            }
+            console::send_master(sock, &pty.master)?;
+            let root = rootfs::secure::open_in_root(
+                std::fs::File::open("/").map_err(|_| sys("open /")(nix::Error::EIO))?.as_fd(),
+                Path::new("/"),
+                nix::fcntl::OFlag::O_DIRECTORY,
+            )
+            .map_err(|e| rootfs::RootfsError::Path("/".into(), e))?;
+            console::mount_console(root.as_fd(), &pty.peer)?;
+            console::become_stdio(&pty.peer)?;
+        }
+    }
+    rootfs::finish(a.spec)?;
+    if !a.no_new_keyring {
+        process::join_session_keyring(a.id)?;
+    }
+    process::set_rlimits(process)?;
+    let env = process::environment(process);
+    let args = process.args().clone().unwrap_or_default();
+    let caps = capabilities::resolve(process.capabilities().as_ref())?;
+    capabilities::drop_bounding(&caps)?;
+    let setgroups_ok = !in_userns || linux.and_then(|l| l.gid_mappings().as_ref()).is_some_and(|m| !m.is_empty());
+    process::set_user(process, setgroups_ok)?;
+    capabilities::apply(&caps)?;
+    // Changing credentials cleared the parent-death signal.
+    set_pdeathsig(true)?;
+    process::chdir(process)?;
+    let path = process::find_executable(&args[0], &env)?;
+    if process.no_new_privileges().unwrap_or(false) {
+        process::set_no_new_privs()?;
+    }
+    process::set_umask(process);
+    let exec = Exec::new(&path, &args, &env)?;
+    a.chan.send(&Msg::Ready)?;
+    let state = match a.chan.recv()? {
+        Msg::Commit(state) => state,
+        Msg::Error(e) => return Err(crate::sync::ExpectError::Peer(e).into()),
+        got => return Err(crate::sync::SyncError::Unexpected { got, wanted: "Commit" }.into()),
+    };
+    set_pdeathsig(false)?;
+    a.chan.send(&Msg::Committed)?;
+    Ok(Prepared { exec, state })
+}
+
+fn wait_and_exec(a: &InitArgs, p: Prepared) -> Result<std::convert::Infallible, InitError> {
+    // `start` writes one byte to the exec fifo; EOF means the container is
+    // being deleted before it ever started.
+    let mut b = [0u8; 1];
+    loop {
+        match nix::unistd::read(&a.fifo, &mut b) {
+            Ok(1) => break,
+            Ok(_) => exit(0),
+            Err(nix::Error::EINTR) => continue,
+            Err(e) => return Err(sys("waiting for start")(e)),
+        }
+    }
+    if let Some(h) = a.spec.hooks().as_ref().and_then(|h| h.start_container().as_ref()) {
+        hooks::run_all("startContainer", Some(h), p.state.as_bytes())?;
+    }
+    process::seal_fds(a.preserve_fds)?;
+    Err(p.exec.exec().into())
+}

@@ -1,0 +1,45 @@
+//! Container lifecycle: create (parent side), init (container side), and the
+//! operations on an existing container.
+
+mod clone;
+pub mod create;
+pub mod init;
+pub mod ops;
+
+use std::path::PathBuf;
+
+pub use create::{create, CreateOptions, Created};
+
+#[derive(Debug, thiserror::Error)]
+pub enum ContainerError {
+    #[error(transparent)]
+    Spec(#[from] crate::spec::SpecError),
+    #[error(transparent)]
+    State(#[from] crate::state::StateError),
+    #[error(transparent)]
+    Cgroup(#[from] crate::cgroups::CgroupError),
+    #[error(transparent)]
+    Ns(#[from] crate::namespaces::NsError),
+    #[error(transparent)]
+    Console(#[from] crate::console::ConsoleError),
+    #[error(transparent)]
+    Sync(#[from] crate::sync::SyncError),
+    #[error(transparent)]
+    Hook(#[from] crate::hooks::HookError),
+    #[error("{0}")]
+    Init(String),
+    #[error("{0}")]
+    Usage(String),
+    #[error("{what}: {err}")]
+    Sys { what: String, err: nix::Error },
+    #[error("{0}: {1}")]
+    Io(PathBuf, std::io::Error),
+    #[error("container {id} is {status}: {what}")]
+    BadStatus {
+        id: String,
+        status: crate::state::Status,
+        what: &'static str,
+    },
+    #[error(transparent)]
+    Signal(#[from] crate::signal::SignalError),
+}

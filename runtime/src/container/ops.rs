@@ -1,0 +1,221 @@
+//! Operations on an existing container: start, state, kill, delete, and the
+//! foreground wait of `run`.
+
+use std::io::Write;
+use std::os::fd::{AsFd, FromRawFd, OwnedFd};
+use std::os::unix::fs::OpenOptionsExt;
+
+use nix::sys::signal::{kill as send, SigSet, Signal};
+use nix::sys::wait::{waitpid, WaitStatus};
+use nix::unistd::Pid;
+
+use super::ContainerError;
+use crate::hooks;
+use crate::state::{self, ContainerDir, ContainerState, Status, Store};
+
+pub fn status(store: &Store, id: &str) -> Result<(ContainerState, Status), ContainerError> {
+    let st = store.read(id)?;
+    let status = state::status_of(&st, &store.dir(id));
+    Ok((st, status))
+}
+
+pub fn start(store: &Store, id: &str) -> Result<(), ContainerError> {
+    let dir = store.open(id)?;
+    let st = dir.read()?;
+    let status = state::status_of(&st, dir.path());
+    if status != Status::Created {
+        return Err(ContainerError::BadStatus {
+            id: id.into(),
+            status,
+            what: "cannot start a container that is not created",
+        });
+    }
+    let fifo = dir.fifo();
+    // Non-blocking: if the init process is gone there is no reader, and the
+    // open fails with ENXIO instead of hanging.
+    let mut f = std::fs::OpenOptions::new()
+        .write(true)
+        .custom_flags(libc::O_NONBLOCK | libc::O_CLOEXEC)
+        .open(&fifo)
+        .map_err(|e| match e.raw_os_error() {
+            Some(libc::ENXIO) => ContainerError::Init("container init process is gone".into()),
+            _ => ContainerError::Io(fifo.clone(), e),
+        })?;
+    f.write_all(b"0").map_err(|e| ContainerError::Io(fifo.clone(), e))?;
+    drop(f);
+    std::fs::remove_file(&fifo).map_err(|e| ContainerError::Io(fifo.clone(), e))?;
+    poststart(&st);
+    Ok(())
+}
+
+/// poststart failures are warnings: the container is already running.
+fn poststart(st: &ContainerState) {
+    if let Some(h) = st.hooks.as_ref().and_then(|h| h.poststart().as_ref()) {
+        let doc = st.spec_state(Status::Running).to_string();
+        if let Err(e) = hooks::run_all("poststart", Some(h), doc.as_bytes()) {
+            tracing::warn!("{e}");
+        }
+    }
+}
+
+pub fn kill(store: &Store, id: &str, sig: i32, all: bool) -> Result<(), ContainerError> {
+    let dir = store.open(id)?;
+    let st = dir.read()?;
+    let status = state::status_of(&st, dir.path());
+    if status == Status::Stopped {
+        return Err(ContainerError::BadStatus {
+            id: id.into(),
+            status,
+            what: "container not running",
+        });
+    }
+    if all {
+        if let Some(cg) = &st.cgroup {
+            cg.signal_all(sig)?;
+            return Ok(());
+        }
+    }
+    signal_pid(st.pid, sig)
+}
+
+fn signal_pid(pid: i32, sig: i32) -> Result<(), ContainerError> {
+    // SAFETY: kill(2) on the pid recorded in the state, verified alive by
+    // status_of (start time matched) just before.
+    if unsafe { libc::kill(pid, sig) } != 0 {
+        let err = nix::Error::last();
+        if err != nix::Error::ESRCH {
+            return Err(ContainerError::Sys { what: format!("kill {pid}"), err });
+        }
+    }
+    Ok(())
+}
+
+pub fn delete(store: &Store, id: &str, force: bool) -> Result<(), ContainerError> {
+    let dir = match store.open(id) {
+        Ok(d) => d,
+        Err(state::StateError::NotFound) if force => return Ok(()),
+        Err(e) => return Err(e.into()),
+    };
+    let st = match dir.read() {
+        Ok(st) => st,
+        // A create that died half-way left a directory without a state file.
+        Err(state::StateError::NotFound) => return Ok(dir.remove()?),
+        Err(e) if force => {
+            tracing::warn!("{e}: removing anyway");
+            return Ok(dir.remove()?);
+        }
+        Err(e) => return Err(e.into()),
+    };
+    let status = state::status_of(&st, dir.path());
+    match status {
+        Status::Stopped => {}
+        // A container never started can always be deleted (as in runc).
+        Status::Created => stop(&st)?,
+        _ if force => stop(&st)?,
+        _ => {
+            return Err(ContainerError::BadStatus {
+                id: id.into(),
+                status,
+                what: "cannot delete a container that is not stopped (use --force)",
+            })
+        }
+    }
+    destroy(dir, &st)
+}
+
+/// SIGKILL everything and wait until the init process is really gone.
+fn stop(st: &ContainerState) -> Result<(), ContainerError> {
+    let pidfd = pidfd_open(st.pid);
+    match &st.cgroup {
+        Some(cg) => cg.signal_all(libc::SIGKILL)?,
+        None => signal_pid(st.pid, libc::SIGKILL)?,
+    }
+    signal_pid(st.pid, libc::SIGKILL)?;
+    if let Some(fd) = pidfd {
+        wait_pidfd(&fd, 10_000);
+    }
+    Ok(())
+}
+
+fn destroy(dir: ContainerDir, st: &ContainerState) -> Result<(), ContainerError> {
+    if let Some(cg) = &st.cgroup {
+        cg.destroy()?;
+    }
+    if let Some(h) = st.hooks.as_ref().and_then(|h| h.poststop().as_ref()) {
+        let doc = st.spec_state(Status::Stopped).to_string();
+        if let Err(e) = hooks::run_all("poststop", Some(h), doc.as_bytes()) {
+            tracing::warn!("{e}");
+        }
+    }
+    dir.remove()?;
+    Ok(())
+}
+
+pub fn pidfd_open(pid: i32) -> Option<OwnedFd> {
+    // SAFETY: pidfd_open returns a new fd or -1.
+    let fd = unsafe { libc::syscall(libc::SYS_pidfd_open, pid, 0) };
+    // SAFETY: the fd was just created for us.
+    (fd >= 0).then(|| unsafe { OwnedFd::from_raw_fd(fd as i32) })
+}
+
+/// Wait until the process behind the pidfd exits (zombie counts).
+pub fn wait_pidfd(fd: &OwnedFd, ms: i32) -> bool {
+    let mut fds = [nix::poll::PollFd::new(fd.as_fd(), nix::poll::PollFlags::POLLIN)];
+    let t = nix::poll::PollTimeout::try_from(ms).unwrap_or(nix::poll::PollTimeout::MAX);
+    loop {
+        match nix::poll::poll(&mut fds, t) {
+            Ok(n) => return n > 0,
+            Err(nix::Error::EINTR) => continue,
+            Err(_) => return false,
+        }
+    }
+}
+
+/// Signals `run` relays to the container rather than acting on itself.
+const FORWARDED: &[Signal] = &[
+    Signal::SIGHUP,
+    Signal::SIGINT,
+    Signal::SIGQUIT,
+    Signal::SIGTERM,
+    Signal::SIGUSR1,
+    Signal::SIGUSR2,
+    Signal::SIGWINCH,
+    Signal::SIGCONT,
+    Signal::SIGALRM,
+    Signal::SIGPIPE,
+];
+
+/// Block the forwarded signals (and SIGCHLD) so they queue for
+/// [`forward_and_wait`]. Call after the container process was forked: the
+/// child must not inherit the mask.
+pub fn block_signals() -> SigSet {
+    let mut set = SigSet::empty();
+    for s in FORWARDED {
+        set.add(*s);
+    }
+    set.add(Signal::SIGCHLD);
+    let _ = set.thread_block();
+    set
+}
+
+/// Relay signals to `pid` until it exits; return its exit code as a shell
+/// would (128+N for a signal death).
+pub fn forward_and_wait(pid: i32, set: &SigSet) -> i32 {
+    let target = Pid::from_raw(pid);
+    loop {
+        match waitpid(target, Some(nix::sys::wait::WaitPidFlag::WNOHANG)) {
+            Ok(WaitStatus::Exited(_, code)) => return code,
+            Ok(WaitStatus::Signaled(_, sig, _)) => return 128 + sig as i32,
+            Ok(_) => {}
+            Err(nix::Error::EINTR) => continue,
+            Err(_) => return 255,
+        }
+        match set.wait() {
+            Ok(Signal::SIGCHLD) => {}
+            Ok(sig) => {
+                let _ = send(target, sig);
+            }
+            Err(_) => {}
+        }
+    }
+}

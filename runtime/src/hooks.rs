@@ -1,0 +1,169 @@
+//! Running lifecycle hooks: the state JSON on stdin, the hook's own args and
+//! env, and an optional timeout enforced without polling (pidfd + poll).
+
+use std::io::Write;
+use std::os::fd::{AsFd, FromRawFd, OwnedFd};
+use std::os::unix::process::{CommandExt, ExitStatusExt};
+use std::process::{Command, Stdio};
+
+use oci_spec::runtime::Hook;
+
+#[derive(Debug, thiserror::Error)]
+pub enum HookError {
+    #[error("{kind} hook {path}: {err}")]
+    Spawn {
+        kind: &'static str,
+        path: String,
+        err: std::io::Error,
+    },
+    #[error("{kind} hook {path} failed: {status}{stderr}")]
+    Failed {
+        kind: &'static str,
+        path: String,
+        status: String,
+        stderr: String,
+    },
+    #[error("{kind} hook {path} timed out after {secs}s")]
+    Timeout {
+        kind: &'static str,
+        path: String,
+        secs: i64,
+    },
+}
+
+/// Run each hook in order; the first failure stops the rest.
+pub fn run_all(kind: &'static str, hooks: Option<&Vec<Hook>>, state: &[u8]) -> Result<(), HookError> {
+    for h in hooks.into_iter().flatten() {
+        run(kind, h, state)?;
+    }
+    Ok(())
+}
+
+pub fn run(kind: &'static str, hook: &Hook, state: &[u8]) -> Result<(), HookError> {
+    let path = hook.path().display().to_string();
+    let spawn_err = |err| HookError::Spawn {
+        kind,
+        path: path.clone(),
+        err,
+    };
+    let mut cmd = Command::new(hook.path());
+    if let Some(args) = hook.args() {
+        if let Some((arg0, rest)) = args.split_first() {
+            cmd.arg0(arg0).args(rest);
+        }
+    }
+    cmd.env_clear();
+    for kv in hook.env().iter().flatten() {
+        if let Some((k, v)) = kv.split_once('=') {
+            cmd.env(k, v);
+        }
+    }
+    cmd.stdin(Stdio::piped())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped());
+    let mut child = cmd.spawn().map_err(spawn_err)?;
+    if let Some(mut stdin) = child.stdin.take() {
+        // A hook that ignores its stdin may exit before reading: EPIPE is fine.
+        let _ = stdin.write_all(state);
+    }
+    if let Some(secs) = hook.timeout() {
+        if secs > 0 && !wait_exit(child.id() as i32, secs) {
+            let _ = child.kill();
+            let _ = child.wait();
+            return Err(HookError::Timeout { kind, path, secs });
+        }
+    }
+    let out = child.wait_with_output().map_err(spawn_err)?;
+    if out.status.success() {
+        return Ok(());
+    }
+    let status = match (out.status.code(), out.status.signal()) {
+        (Some(c), _) => format!("exit status {c}"),
+        (_, Some(s)) => format!("killed by signal {s}"),
+        _ => "unknown status".into(),
+    };
+    let text = String::from_utf8_lossy(&out.stderr);
+    let text = text.trim();
+    let stderr = if text.is_empty() {
+        String::new()
+    } else {
+        format!(": {}", text.chars().take(512).collect::<String>().replace('\n', " "))
+    };
+    Err(HookError::Failed {
+        kind,
+        path,
+        status,
+        stderr,
+    })
+}
+
+/// Wait up to `secs` for a child to exit (it is left unreaped).
+/// Returns false on timeout.
+fn wait_exit(pid: i32, secs: i64) -> bool {
+    // SAFETY: pidfd_open on our own child; the fd is owned right after.
+    let fd = unsafe { libc::syscall(libc::SYS_pidfd_open, pid, 0) };
+    if fd < 0 {
+        return true; // no pidfd support: fall back to an unbounded wait
+    }
+    // SAFETY: fd was just returned by the kernel and is ours alone.
+    let fd = unsafe { OwnedFd::from_raw_fd(fd as i32) };
+    let mut fds = [nix::poll::PollFd::new(fd.as_fd(), nix::poll::PollFlags::POLLIN)];
+    let ms = (secs.saturating_mul(1000)).min(i32::MAX as i64) as i32;
+    let deadline = std::time::Instant::now() + std::time::Duration::from_millis(ms as u64);
+    loop {
+        let left = deadline.saturating_duration_since(std::time::Instant::now());
+        let left = nix::poll::PollTimeout::try_from(left.as_millis().min(i32::MAX as u128) as i32)
+            .unwrap_or(nix::poll::PollTimeout::MAX);
+        match nix::poll::poll(&mut fds, left) {
+            Ok(0) => return false,
+            Ok(_) => return true,
+            Err(nix::Error::EINTR) => continue,
+            Err(_) => return true,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn hook(v: serde_json::Value) -> Hook {
+        serde_json::from_value(v).unwrap()
+    }
+
+    #[test]
+    fn hook_gets_state_on_stdin_args_and_env() {
+        let dir = tempfile::tempdir().unwrap();
+        let out = dir.path().join("out");
+        let h = hook(serde_json::json!({
+            "path": "/bin/sh",
+            "args": ["sh", "-c", format!("cat > {}; echo \"$0 $1 $FOO\" >> {}", out.display(), out.display()), "zero", "one"],
+            "env": ["FOO=bar"]
+        }));
+        run("prestart", &h, b"{\"id\":\"x\"}").unwrap();
+        let got = std::fs::read_to_string(&out).unwrap();
+        assert_eq!(got, "{\"id\":\"x\"}zero one bar\n");
+    }
+
+    #[test]
+    fn failing_hook_reports_status_and_stderr() {
+        let h = hook(serde_json::json!({"path": "/bin/sh", "args": ["sh", "-c", "echo oops >&2; exit 3"]}));
+        let e = run("poststart", &h, b"{}").unwrap_err().to_string();
+        assert!(e.contains("exit status 3") && e.contains("oops"), "{e}");
+    }
+
+    #[test]
+    fn timeout_kills_the_hook() {
+        let h = hook(serde_json::json!({"path": "/bin/sleep", "args": ["sleep", "10"], "timeout": 1}));
+        let t = std::time::Instant::now();
+        let e = run("createRuntime", &h, b"{}").unwrap_err();
+        assert!(matches!(e, HookError::Timeout { .. }));
+        assert!(t.elapsed() < std::time::Duration::from_secs(5));
+    }
+
+    #[test]
+    fn missing_hook_binary_is_an_error() {
+        let h = hook(serde_json::json!({"path": "/nonexistent/hook"}));
+        assert!(matches!(run("prestart", &h, b"{}"), Err(HookError::Spawn { .. })));
+    }
+}

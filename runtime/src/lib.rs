@@ -1,0 +1,22 @@
+//! husk: an OCI container runtime, runc-compatible.
+//!
+//! One module per concern: `spec` reads the bundle, `namespaces`, `rootfs`,
+//! `cgroups`, `capabilities`, `process`, `console` and `hooks` each turn one
+//! part of the config into system calls, `container` sequences them, `state`
+//! remembers containers between commands, and `cli` is the command line.
+
+pub mod capabilities;
+pub mod cgroups;
+pub mod cli;
+pub mod console;
+pub mod container;
+pub mod hooks;
+pub mod logging;
+pub mod namespaces;
+pub mod process;
+pub mod procfs;
+pub mod rootfs;
+pub mod signal;
+pub mod spec;
+pub mod state;
+pub mod sync;

@@ -1,0 +1,259 @@
+//! The container's root filesystem: mounts and devices before pivot_root,
+//! sysctls and masked/readonly paths after it.
+
+pub mod devices;
+pub mod mounts;
+pub mod options;
+pub mod secure;
+
+use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
+use std::os::unix::fs::FileTypeExt;
+use std::path::{Path, PathBuf};
+
+use nix::fcntl::OFlag;
+use nix::mount::{mount, umount2, MntFlags, MsFlags};
+use oci_spec::runtime::Spec;
+
+use crate::cgroups::CgroupRecord;
+use secure::{fd_path, mkdir_all, open_in_root, SecureError};
+
+#[derive(Debug, thiserror::Error)]
+pub enum RootfsError {
+    #[error(transparent)]
+    Mount(#[from] mounts::MountError),
+    #[error(transparent)]
+    Device(#[from] devices::DeviceError),
+    #[error("{0}: {1}")]
+    Path(PathBuf, SecureError),
+    #[error("{what}: {err}")]
+    Sys { what: String, err: nix::Error },
+    #[error("invalid rootfsPropagation {0:?}")]
+    Propagation(String),
+    #[error("sysctl {key}: {err}")]
+    Sysctl { key: String, err: std::io::Error },
+    #[error("{0} is not the null device: refusing to use it for masking")]
+    NotNull(PathBuf),
+}
+
+fn sys(what: impl Into<String>) -> impl FnOnce(nix::Error) -> RootfsError {
+    let what = what.into();
+    move |err| RootfsError::Sys { what, err }
+}
+
+pub struct Setup<'a> {
+    pub spec: &'a Spec,
+    pub rootfs: &'a Path,
+    pub bundle: &'a Path,
+    pub cgroup: Option<&'a CgroupRecord>,
+    pub new_cgroupns: bool,
+    pub in_userns: bool,
+}
+
+fn root_propagation(spec: &Spec) -> Result<Option<MsFlags>, RootfsError> {
+    match spec.linux().as_ref().and_then(|l| l.rootfs_propagation().clone()) {
+        None => Ok(None),
+        Some(p) if p.is_empty() => Ok(None),
+        Some(p) => options::propagation(&p)
+            .map(Some)
+            .ok_or(RootfsError::Propagation(p)),
+    }
+}
+
+/// Everything that happens inside the new mount namespace before pivot_root.
+/// Returns the rootfs as an O_PATH fd, for pivoting.
+pub fn prepare(s: &Setup) -> Result<OwnedFd, RootfsError> {
+    let prop = root_propagation(s.spec)?;
+    // Keep our mounts from propagating back to the host.
+    let host_prop = prop.unwrap_or(MsFlags::MS_SLAVE | MsFlags::MS_REC);
+    mount(None::<&str>, "/", None::<&str>, host_prop, None::<&str>).map_err(sys("making / private to the container"))?;
+    if host_prop.contains(MsFlags::MS_SHARED) {
+        make_parent_private(s.rootfs)?;
+    }
+    // A bind mount of the rootfs onto itself makes it a mount point, which
+    // pivot_root needs.
+    mount(Some(s.rootfs), s.rootfs, None::<&str>, MsFlags::MS_BIND | MsFlags::MS_REC, None::<&str>)
+        .map_err(sys(format!("bind mounting rootfs {}", s.rootfs.display())))?;
+    let root: OwnedFd = std::fs::File::open(s.rootfs)
+        .map_err(|e| RootfsError::Sys {
+            what: format!("opening rootfs {}", s.rootfs.display()),
+            err: nix::Error::from_raw(e.raw_os_error().unwrap_or(libc::EIO)),
+        })?
+        .into();
+    let mounts = s.spec.mounts().clone().unwrap_or_default();
+    let ctx = mounts::Ctx {
+        root: root.as_fd(),
+        bundle: s.bundle,
+        cgroup: s.cgroup,
+        new_cgroupns: s.new_cgroupns,
+        in_userns: s.in_userns,
+    };
+    mounts::mount_all(&ctx, &mounts)?;
+    // /dev is ours to fill unless the config bind-mounts one in.
+    let dev_is_bind = mounts.iter().any(|m| {
+        m.destination() == Path::new("/dev")
+            && (m.typ().as_deref() == Some("bind")
+                || m.options().iter().flatten().any(|o| o == "bind" || o == "rbind"))
+    });
+    if !dev_is_bind {
+        devices::create_defaults(root.as_fd(), s.in_userns)?;
+        devices::create_symlinks(root.as_fd())?;
+    }
+    if let Some(devs) = s.spec.linux().as_ref().and_then(|l| l.devices().as_ref()) {
+        devices::create_configured(root.as_fd(), devs, s.in_userns)?;
+    }
+    if let Some(p) = s.spec.process() {
+        mkdir_all(root.as_fd(), p.cwd(), 0o755).map_err(|e| RootfsError::Path(p.cwd().clone(), e))?;
+    }
+    Ok(root)
+}
+
+fn make_parent_private(rootfs: &Path) -> Result<(), RootfsError> {
+    let info = std::fs::read_to_string("/proc/self/mountinfo").unwrap_or_default();
+    let mut best: Option<PathBuf> = None;
+    for line in info.lines() {
+        let Some(mp) = line.split(' ').nth(4) else { continue };
+        let mp = PathBuf::from(mp);
+        if rootfs.starts_with(&mp) && best.as_ref().is_none_or(|b| mp.as_os_str().len() > b.as_os_str().len()) {
+            best = Some(mp);
+        }
+    }
+    if let Some(mp) = best {
+        mount(None::<&str>, &mp, None::<&str>, MsFlags::MS_PRIVATE, None::<&str>)
+            .map_err(sys(format!("making {} private", mp.display())))?;
+    }
+    Ok(())
+}
+
+/// Make `root` the container's `/`. pivot_root(".", ".") stacks the old
+/// root on top of the new one, from where it is detached; with `no_pivot`
+/// (for ramfs roots, where pivot_root is impossible) the rootfs is moved over
+/// `/` and chrooted into instead.
+pub fn pivot(root: &OwnedFd, rootfs: &Path, no_pivot: bool) -> Result<(), RootfsError> {
+    nix::unistd::fchdir(root.as_fd()).map_err(sys("entering rootfs"))?;
+    if no_pivot {
+        mount(Some(rootfs), "/", None::<&str>, MsFlags::MS_MOVE, None::<&str>).map_err(sys("moving rootfs to /"))?;
+        nix::unistd::chroot(".").map_err(sys("chroot"))?;
+    } else {
+        nix::unistd::pivot_root(".", ".").map_err(sys("pivot_root"))?;
+        // The old root must not take our unmount to the host.
+        mount(None::<&str>, ".", None::<&str>, MsFlags::MS_SLAVE | MsFlags::MS_REC, None::<&str>)
+            .map_err(sys("making old root a slave"))?;
+        umount2(".", MntFlags::MNT_DETACH).map_err(sys("detaching old root"))?;
+    }
+    nix::unistd::chdir("/").map_err(sys("chdir /"))
+}
+
+/// Everything after pivot_root: `/` is now the container's root.
+pub fn finish(spec: &Spec) -> Result<(), RootfsError> {
+    let root: OwnedFd = open_in_root_dir("/")?;
+    if let Some(prop) = root_propagation(spec)? {
+        mount(None::<&str>, "/", None::<&str>, prop, None::<&str>).map_err(sys("rootfsPropagation"))?;
+    }
+    let linux = spec.linux().as_ref();
+    if let Some(sysctl) = linux.and_then(|l| l.sysctl().as_ref()) {
+        let mut keys: Vec<_> = sysctl.iter().collect();
+        keys.sort();
+        for (k, v) in keys {
+            write_sysctl(k, v)?;
+        }
+    }
+    for p in linux.and_then(|l| l.readonly_paths().as_ref()).into_iter().flatten() {
+        readonly_path(root.as_fd(), Path::new(p))?;
+    }
+    let masked = linux.and_then(|l| l.masked_paths().as_ref());
+    if masked.is_some_and(|m| !m.is_empty()) {
+        let null = verified_null(root.as_fd())?;
+        for p in masked.into_iter().flatten() {
+            mask_path(root.as_fd(), &null, Path::new(p))?;
+        }
+    }
+    if spec.root().as_ref().and_then(|r| r.readonly()).unwrap_or(false) {
+        let cur = mounts::current_flags(&root);
+        mount(
+            None::<&str>,
+            "/",
+            None::<&str>,
+            MsFlags::MS_BIND | MsFlags::MS_REMOUNT | MsFlags::MS_RDONLY | cur,
+            None::<&str>,
+        )
+        .map_err(sys("remounting / read-only"))?;
+    }
+    Ok(())
+}
+
+fn open_in_root_dir(p: &str) -> Result<OwnedFd, RootfsError> {
+    nix::fcntl::open(p, OFlag::O_PATH | OFlag::O_DIRECTORY | OFlag::O_CLOEXEC, nix::sys::stat::Mode::empty())
+        .map_err(sys(format!("opening {p}")))
+}
+
+fn write_sysctl(key: &str, value: &str) -> Result<(), RootfsError> {
+    let rel = if key.contains('/') { key.to_string() } else { key.replace('.', "/") };
+    let path = Path::new("/proc/sys").join(rel);
+    std::fs::write(&path, value).map_err(|err| RootfsError::Sysctl { key: key.to_string(), err })
+}
+
+fn readonly_path(root: BorrowedFd, path: &Path) -> Result<(), RootfsError> {
+    let fd = match open_in_root(root, path, OFlag::empty()) {
+        Ok(fd) => fd,
+        Err(SecureError::Resolve { err: nix::Error::ENOENT, .. }) => return Ok(()),
+        Err(e) => return Err(RootfsError::Path(path.to_path_buf(), e)),
+    };
+    mount(
+        Some(fd_path(&fd).as_str()),
+        fd_path(&fd).as_str(),
+        None::<&str>,
+        MsFlags::MS_BIND | MsFlags::MS_REC,
+        None::<&str>,
+    )
+    .map_err(sys(format!("readonly path {}", path.display())))?;
+    mounts::remount_bind(root, path, MsFlags::MS_RDONLY | MsFlags::MS_REC, MsFlags::empty())?;
+    Ok(())
+}
+
+/// The container's /dev/null, checked to really be the 1:3 character device
+/// before it is bind-mounted over anything: an image could make it a link to
+/// a writable file and turn masking into exposure.
+fn verified_null(root: BorrowedFd) -> Result<OwnedFd, RootfsError> {
+    let p = Path::new("/dev/null");
+    let fd = open_in_root(root, p, OFlag::O_NOFOLLOW).map_err(|e| RootfsError::Path(p.to_path_buf(), e))?;
+    let st = nix::sys::stat::fstat(&fd).map_err(sys("stat /dev/null"))?;
+    let is_chr = (st.st_mode & libc::S_IFMT) == libc::S_IFCHR;
+    if !is_chr || nix::sys::stat::major(st.st_rdev) != 1 || nix::sys::stat::minor(st.st_rdev) != 3 {
+        return Err(RootfsError::NotNull(p.to_path_buf()));
+    }
+    Ok(fd)
+}
+
+fn mask_path(root: BorrowedFd, null: &OwnedFd, path: &Path) -> Result<(), RootfsError> {
+    let fd = match open_in_root(root, path, OFlag::empty()) {
+        Ok(fd) => fd,
+        Err(SecureError::Resolve { err: nix::Error::ENOENT, .. }) => return Ok(()),
+        Err(e) => return Err(RootfsError::Path(path.to_path_buf(), e)),
+    };
+    let st = nix::sys::stat::fstat(&fd).map_err(sys(format!("stat {}", path.display())))?;
+    let what = format!("masking {}", path.display());
+    if (st.st_mode & libc::S_IFMT) == libc::S_IFDIR {
+        mount(
+            Some("tmpfs"),
+            fd_path(&fd).as_str(),
+            Some("tmpfs"),
+            MsFlags::MS_RDONLY,
+            None::<&str>,
+        )
+        .map_err(sys(what))
+    } else {
+        mount(
+            Some(fd_path(null).as_str()),
+            fd_path(&fd).as_str(),
+            None::<&str>,
+            MsFlags::MS_BIND,
+            None::<&str>,
+        )
+        .map_err(sys(what))
+    }
+}
+
+/// Is this path a char device? Used by the console code to check /dev/console.
+pub fn is_char_device(p: &Path) -> bool {
+    std::fs::symlink_metadata(p).is_ok_and(|m| m.file_type().is_char_device())
+}

@@ -1,0 +1,309 @@
+//! Performing the mounts of `config.json`, each destination resolved inside
+//! the rootfs (see [`super::secure`]).
+
+use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
+use std::path::{Path, PathBuf};
+
+use nix::fcntl::OFlag;
+use nix::mount::{mount, MsFlags};
+use oci_spec::runtime::Mount;
+
+use super::options::MountOptions;
+use super::secure::{ensure_file, fd_path, mkdir_all, open_in_root, SecureError};
+use crate::cgroups::{CgroupRecord, Kind};
+
+#[derive(Debug, thiserror::Error)]
+pub enum MountError {
+    #[error("mount {src} to {dest} (type {typ}): {err}")]
+    Mount {
+        src: String,
+        dest: PathBuf,
+        typ: String,
+        err: nix::Error,
+    },
+    #[error("mount destination {0}: {1}")]
+    Dest(PathBuf, SecureError),
+    #[error("mount source {0}: {1}")]
+    Source(PathBuf, std::io::Error),
+    #[error("mount {0}: option {1:?} is not supported")]
+    Unsupported(PathBuf, String),
+}
+
+pub struct Ctx<'a> {
+    pub root: BorrowedFd<'a>,
+    pub bundle: &'a Path,
+    pub cgroup: Option<&'a CgroupRecord>,
+    pub new_cgroupns: bool,
+    pub in_userns: bool,
+}
+
+fn mount_err(src: &str, dest: &Path, typ: &str) -> impl FnOnce(nix::Error) -> MountError {
+    let (src, dest, typ) = (src.to_string(), dest.to_path_buf(), typ.to_string());
+    move |err| MountError::Mount { src, dest, typ, err }
+}
+
+pub fn mount_all(ctx: &Ctx, mounts: &[Mount]) -> Result<(), MountError> {
+    for m in mounts {
+        mount_one(ctx, m)?;
+    }
+    Ok(())
+}
+
+pub fn mount_one(ctx: &Ctx, m: &Mount) -> Result<(), MountError> {
+    let dest = m.destination();
+    let typ = m.typ().clone().unwrap_or_default();
+    let opts_raw = m.options().clone().unwrap_or_default();
+    if let Some(bad) = opts_raw.iter().find(|o| matches!(o.as_str(), "idmap" | "ridmap")) {
+        return Err(MountError::Unsupported(dest.clone(), bad.clone()));
+    }
+    let opts = MountOptions::parse(&opts_raw);
+    if typ == "cgroup" || typ == "cgroup2" {
+        return mount_cgroup(ctx, dest, &opts);
+    }
+    let is_bind = opts.bind || typ == "bind";
+    let source = m.source().clone().unwrap_or_else(|| PathBuf::from(&typ));
+    if is_bind {
+        let src = if source.is_absolute() {
+            source
+        } else {
+            ctx.bundle.join(source)
+        };
+        let meta = std::fs::metadata(&src).map_err(|e| MountError::Source(src.clone(), e))?;
+        let target = if meta.is_dir() {
+            mkdir_all(ctx.root, dest, 0o755)
+        } else {
+            ensure_file(ctx.root, dest)
+        }
+        .map_err(|e| MountError::Dest(dest.clone(), e))?;
+        bind(ctx, &src, target, dest, &opts)
+    } else {
+        let target = mkdir_all(ctx.root, dest, 0o755).map_err(|e| MountError::Dest(dest.clone(), e))?;
+        let src = source.display().to_string();
+        let data = opts.data();
+        let res = mount(
+            Some(src.as_str()),
+            fd_path(&target).as_str(),
+            Some(typ.as_str()),
+            opts.flags,
+            data.as_deref(),
+        );
+        match res {
+            Ok(()) => {}
+            // Without its own network namespace, a user namespace may not
+            // mount sysfs (or mqueue without its ipc namespace): bind the
+            // host's, as runc does.
+            Err(nix::Error::EPERM) if ctx.in_userns && (typ == "sysfs" || typ == "mqueue") => {
+                let host = if typ == "sysfs" { "/sys" } else { "/dev/mqueue" };
+                let mut o = opts.clone();
+                o.flags |= MsFlags::MS_BIND | MsFlags::MS_REC;
+                return bind(ctx, Path::new(host), target, dest, &o);
+            }
+            Err(e) => return Err(mount_err(&src, dest, &typ)(e)),
+        }
+        if opts.tmpcopyup && typ == "tmpfs" {
+            copy_up(&target, ctx, dest)?;
+        }
+        propagate(ctx, dest, &opts)
+    }
+}
+
+fn bind(ctx: &Ctx, src: &Path, target: OwnedFd, dest: &Path, opts: &MountOptions) -> Result<(), MountError> {
+    let s = src.display().to_string();
+    let flags = MsFlags::MS_BIND | (opts.flags & MsFlags::MS_REC);
+    mount(Some(src), fd_path(&target).as_str(), None::<&str>, flags, None::<&str>)
+        .map_err(mount_err(&s, dest, "bind"))?;
+    let extra = opts.remount_flags();
+    if !extra.is_empty() {
+        remount_bind(ctx.root, dest, extra, opts.cleared)?;
+    }
+    propagate(ctx, dest, opts)
+}
+
+/// Change the flags of an existing bind mount. Flags the mount already
+/// carries (nosuid, nodev, noexec, ...) are kept unless the config clears
+/// them: dropping locked flags is refused by the kernel in a user namespace.
+pub fn remount_bind(root: BorrowedFd, dest: &Path, flags: MsFlags, cleared: MsFlags) -> Result<(), MountError> {
+    let fd = open_in_root(root, dest, OFlag::empty()).map_err(|e| MountError::Dest(dest.to_path_buf(), e))?;
+    let current = current_flags(&fd) & !cleared;
+    mount(
+        None::<&str>,
+        fd_path(&fd).as_str(),
+        None::<&str>,
+        MsFlags::MS_BIND | MsFlags::MS_REMOUNT | flags | current,
+        None::<&str>,
+    )
+    .map_err(mount_err("remount", dest, "bind"))
+}
+
+pub fn current_flags(fd: &impl AsFd) -> MsFlags {
+    use nix::sys::statvfs::{fstatvfs, FsFlags};
+    let Ok(st) = fstatvfs(fd) else {
+        return MsFlags::empty();
+    };
+    let f = st.flags();
+    let mut out = MsFlags::empty();
+    for (s, m) in [
+        (FsFlags::ST_RDONLY, MsFlags::MS_RDONLY),
+        (FsFlags::ST_NOSUID, MsFlags::MS_NOSUID),
+        (FsFlags::ST_NODEV, MsFlags::MS_NODEV),
+        (FsFlags::ST_NOEXEC, MsFlags::MS_NOEXEC),
+        (FsFlags::ST_NOATIME, MsFlags::MS_NOATIME),
+        (FsFlags::ST_NODIRATIME, MsFlags::MS_NODIRATIME),
+        (FsFlags::ST_RELATIME, MsFlags::MS_RELATIME),
+    ] {
+        if f.contains(s) {
+            out |= m;
+        }
+    }
+    out
+}
+
+fn propagate(ctx: &Ctx, dest: &Path, opts: &MountOptions) -> Result<(), MountError> {
+    if opts.propagation.is_empty() {
+        return Ok(());
+    }
+    let fd = open_in_root(ctx.root, dest, OFlag::empty()).map_err(|e| MountError::Dest(dest.to_path_buf(), e))?;
+    for p in &opts.propagation {
+        mount(None::<&str>, fd_path(&fd).as_str(), None::<&str>, *p, None::<&str>)
+            .map_err(mount_err("propagation", dest, "none"))?;
+    }
+    Ok(())
+}
+
+/// `tmpcopyup`: the new tmpfs starts with what the image had at that path.
+/// `under` still refers to the directory the tmpfs now covers.
+fn copy_up(under: &OwnedFd, ctx: &Ctx, dest: &Path) -> Result<(), MountError> {
+    let top = open_in_root(ctx.root, dest, OFlag::O_DIRECTORY).map_err(|e| MountError::Dest(dest.to_path_buf(), e))?;
+    let from = PathBuf::from(fd_path(under));
+    let to = PathBuf::from(fd_path(&top));
+    copy_tree(&from, &to).map_err(|e| MountError::Source(dest.to_path_buf(), e))
+}
+
+fn copy_tree(from: &Path, to: &Path) -> std::io::Result<()> {
+    use std::os::unix::fs::{lchown, MetadataExt, PermissionsExt};
+    for entry in std::fs::read_dir(from)? {
+        let entry = entry?;
+        let src = entry.path();
+        let dst = to.join(entry.file_name());
+        let meta = std::fs::symlink_metadata(&src)?;
+        let ft = meta.file_type();
+        if ft.is_dir() {
+            std::fs::create_dir(&dst)?;
+            copy_tree(&src, &dst)?;
+        } else if ft.is_symlink() {
+            std::os::unix::fs::symlink(std::fs::read_link(&src)?, &dst)?;
+        } else if ft.is_file() {
+            std::fs::copy(&src, &dst)?;
+        } else {
+            continue;
+        }
+        lchown(&dst, Some(meta.uid()), Some(meta.gid()))?;
+        if !ft.is_symlink() {
+            std::fs::set_permissions(&dst, std::fs::Permissions::from_mode(meta.mode() & 0o7777))?;
+        }
+    }
+    Ok(())
+}
+
+/// The `cgroup` mount: a tmpfs with one directory per hierarchy (v1 or
+/// hybrid), or the cgroup2 filesystem itself on a pure v2 host. With a new
+/// cgroup namespace the real filesystems are mounted (the namespace shows
+/// the container's cgroup as the root); without one, the container's own
+/// cgroup directories are bind-mounted so it still sees only itself.
+fn mount_cgroup(ctx: &Ctx, dest: &Path, opts: &MountOptions) -> Result<(), MountError> {
+    let target = mkdir_all(ctx.root, dest, 0o755).map_err(|e| MountError::Dest(dest.to_path_buf(), e))?;
+    let placements = ctx.cgroup.map(|c| c.placements.as_slice()).unwrap_or(&[]);
+    let ro = opts.flags.contains(MsFlags::MS_RDONLY);
+    let flags = opts.flags & !(MsFlags::MS_RDONLY | MsFlags::MS_BIND | MsFlags::MS_REC);
+    let pure_v2 = placements.len() == 1 && placements[0].kind == Kind::V2;
+    if pure_v2 {
+        let p = &placements[0];
+        mount_hierarchy(ctx, &target, dest, p.kind, &p.controllers, &p.path, flags)?;
+        if ro {
+            remount_bind(ctx.root, dest, MsFlags::MS_RDONLY, MsFlags::empty())?;
+        }
+        return Ok(());
+    }
+    let d = dest.display().to_string();
+    mount(
+        Some("tmpfs"),
+        fd_path(&target).as_str(),
+        Some("tmpfs"),
+        flags,
+        Some("mode=755"),
+    )
+    .map_err(mount_err("tmpfs", dest, "tmpfs"))?;
+    for p in placements {
+        let name = hierarchy_dir_name(p.kind, &p.controllers);
+        let sub = dest.join(&name);
+        let fd = mkdir_all(ctx.root, &sub, 0o755).map_err(|e| MountError::Dest(sub.clone(), e))?;
+        mount_hierarchy(ctx, &fd, &sub, p.kind, &p.controllers, &p.path, flags)?;
+        if ro {
+            remount_bind(ctx.root, &sub, MsFlags::MS_RDONLY, MsFlags::empty())?;
+        }
+        // cpu,cpuacct is also reachable as cpu and cpuacct, as on the host.
+        if p.controllers.len() > 1 {
+            let dir = open_in_root(ctx.root, dest, OFlag::O_DIRECTORY).map_err(|e| MountError::Dest(dest.to_path_buf(), e))?;
+            for c in &p.controllers {
+                let _ = nix::unistd::symlinkat(name.as_str(), dir.as_fd(), c.as_str());
+            }
+        }
+    }
+    if ro {
+        let fd = open_in_root(ctx.root, dest, OFlag::empty()).map_err(|e| MountError::Dest(dest.to_path_buf(), e))?;
+        mount(
+            None::<&str>,
+            fd_path(&fd).as_str(),
+            None::<&str>,
+            MsFlags::MS_REMOUNT | MsFlags::MS_RDONLY | flags,
+            Some("mode=755"),
+        )
+        .map_err(mount_err(&d, dest, "tmpfs"))?;
+    }
+    Ok(())
+}
+
+fn hierarchy_dir_name(kind: Kind, controllers: &[String]) -> String {
+    match kind {
+        Kind::V2 => "unified".into(),
+        Kind::V1 => controllers
+            .iter()
+            .map(|c| c.strip_prefix("name=").unwrap_or(c))
+            .collect::<Vec<_>>()
+            .join(","),
+    }
+}
+
+fn mount_hierarchy(
+    ctx: &Ctx,
+    target: &OwnedFd,
+    dest: &Path,
+    kind: Kind,
+    controllers: &[String],
+    host_path: &Path,
+    flags: MsFlags,
+) -> Result<(), MountError> {
+    if ctx.new_cgroupns {
+        let (fstype, data) = match kind {
+            Kind::V2 => ("cgroup2", String::new()),
+            Kind::V1 => ("cgroup", controllers.join(",")),
+        };
+        mount(
+            Some(fstype),
+            fd_path(target).as_str(),
+            Some(fstype),
+            flags,
+            (!data.is_empty()).then_some(data.as_str()),
+        )
+        .map_err(mount_err(fstype, dest, fstype))
+    } else {
+        mount(
+            Some(host_path),
+            fd_path(target).as_str(),
+            None::<&str>,
+            MsFlags::MS_BIND | MsFlags::MS_REC,
+            None::<&str>,
+        )
+        .map_err(mount_err(&host_path.display().to_string(), dest, "bind"))
+    }
+}

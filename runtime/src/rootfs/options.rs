@@ -1,0 +1,154 @@
+//! Mount option strings (as in config.json and fstab) to mount(2) flags.
+
+use nix::mount::MsFlags;
+
+#[derive(Debug, Clone)]
+pub struct MountOptions {
+    /// Flags for the mount itself.
+    pub flags: MsFlags,
+    /// Flags explicitly cleared (`rw`, `suid`, ...): matter for remounts.
+    pub cleared: MsFlags,
+    /// Propagation changes, applied with separate mount(2) calls.
+    pub propagation: Vec<MsFlags>,
+    /// Everything the kernel takes as filesystem data (`mode=755`, ...).
+    pub data: Vec<String>,
+    pub bind: bool,
+    pub tmpcopyup: bool,
+}
+
+impl Default for MountOptions {
+    fn default() -> Self {
+        MountOptions {
+            flags: MsFlags::empty(),
+            cleared: MsFlags::empty(),
+            propagation: Vec::new(),
+            data: Vec::new(),
+            bind: false,
+            tmpcopyup: false,
+        }
+    }
+}
+
+impl MountOptions {
+    pub fn parse<S: AsRef<str>>(opts: &[S]) -> MountOptions {
+        let mut o = MountOptions::default();
+        for opt in opts {
+            let opt = opt.as_ref();
+            if let Some((set, flag)) = flag(opt) {
+                if set {
+                    o.flags |= flag;
+                    o.cleared &= !flag;
+                } else {
+                    o.flags &= !flag;
+                    o.cleared |= flag;
+                }
+                continue;
+            }
+            if let Some(p) = propagation(opt) {
+                o.propagation.push(p);
+                continue;
+            }
+            match opt {
+                "bind" => o.bind = true,
+                "rbind" => {
+                    o.bind = true;
+                    o.flags |= MsFlags::MS_REC;
+                }
+                "tmpcopyup" => o.tmpcopyup = true,
+                "" => {}
+                other => o.data.push(other.to_string()),
+            }
+        }
+        if o.bind {
+            o.flags |= MsFlags::MS_BIND;
+        }
+        o
+    }
+
+    pub fn data(&self) -> Option<String> {
+        if self.data.is_empty() {
+            None
+        } else {
+            Some(self.data.join(","))
+        }
+    }
+
+    /// Flags that a bind mount needs a second, remounting call for.
+    pub fn remount_flags(&self) -> MsFlags {
+        self.flags
+            & !(MsFlags::MS_BIND | MsFlags::MS_REC | MsFlags::MS_REMOUNT)
+    }
+}
+
+fn flag(opt: &str) -> Option<(bool, MsFlags)> {
+    use MsFlags as F;
+    Some(match opt {
+        "defaults" => (true, F::empty()),
+        "ro" => (true, F::MS_RDONLY),
+        "rw" => (false, F::MS_RDONLY),
+        "nosuid" => (true, F::MS_NOSUID),
+        "suid" => (false, F::MS_NOSUID),
+        "nodev" => (true, F::MS_NODEV),
+        "dev" => (false, F::MS_NODEV),
+        "noexec" => (true, F::MS_NOEXEC),
+        "exec" => (false, F::MS_NOEXEC),
+        "sync" => (true, F::MS_SYNCHRONOUS),
+        "async" => (false, F::MS_SYNCHRONOUS),
+        "dirsync" => (true, F::MS_DIRSYNC),
+        "remount" => (true, F::MS_REMOUNT),
+        "mand" => (true, F::MS_MANDLOCK),
+        "nomand" => (false, F::MS_MANDLOCK),
+        "atime" => (false, F::MS_NOATIME),
+        "noatime" => (true, F::MS_NOATIME),
+        "diratime" => (false, F::MS_NODIRATIME),
+        "nodiratime" => (true, F::MS_NODIRATIME),
+        "relatime" => (true, F::MS_RELATIME),
+        "norelatime" => (false, F::MS_RELATIME),
+        "strictatime" => (true, F::MS_STRICTATIME),
+        "nostrictatime" => (false, F::MS_STRICTATIME),
+        "lazytime" => (true, F::MS_LAZYTIME),
+        "nolazytime" => (false, F::MS_LAZYTIME),
+        "silent" => (true, F::MS_SILENT),
+        "loud" => (false, F::MS_SILENT),
+        _ => return None,
+    })
+}
+
+pub fn propagation(opt: &str) -> Option<MsFlags> {
+    use MsFlags as F;
+    Some(match opt {
+        "private" => F::MS_PRIVATE,
+        "rprivate" => F::MS_PRIVATE | F::MS_REC,
+        "shared" => F::MS_SHARED,
+        "rshared" => F::MS_SHARED | F::MS_REC,
+        "slave" => F::MS_SLAVE,
+        "rslave" => F::MS_SLAVE | F::MS_REC,
+        "unbindable" => F::MS_UNBINDABLE,
+        "runbindable" => F::MS_UNBINDABLE | F::MS_REC,
+        _ => return None,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn flags_data_and_propagation_are_split() {
+        let o = MountOptions::parse(&["nosuid", "noexec", "mode=755", "size=65536k", "rslave", "ro"]);
+        assert!(o.flags.contains(MsFlags::MS_NOSUID | MsFlags::MS_NOEXEC | MsFlags::MS_RDONLY));
+        assert_eq!(o.data().as_deref(), Some("mode=755,size=65536k"));
+        assert_eq!(o.propagation, vec![MsFlags::MS_SLAVE | MsFlags::MS_REC]);
+        assert!(!o.bind);
+    }
+
+    #[test]
+    fn later_options_win_and_rbind_is_recursive() {
+        let o = MountOptions::parse(&["ro", "rw", "rbind"]);
+        assert!(!o.flags.contains(MsFlags::MS_RDONLY));
+        assert!(o.cleared.contains(MsFlags::MS_RDONLY));
+        assert!(o.flags.contains(MsFlags::MS_BIND | MsFlags::MS_REC));
+        assert!(o.bind);
+        assert!(!o.remount_flags().contains(MsFlags::MS_BIND));
+    }
+}

@@ -1,0 +1,387 @@
+//! The per-container state directory under `--root`.
+//!
+//! Layout of `<root>/<id>/`:
+//! - `state.json`: what `state`, `list`, `kill` and `delete` need, written
+//!   atomically (temp file + rename) so a reader never sees half a file;
+//! - `config.json`: the exact config the container was created from;
+//! - `exec.fifo`: exists from `create` until `start`; its presence is what
+//!   makes a live container "created" rather than "running".
+//!
+//! Every command that changes a container holds an exclusive `flock` on the
+//! directory, so two commands on one id never interleave.
+
+use std::collections::HashMap;
+use std::fs::File;
+use std::io::Write;
+use std::os::fd::AsRawFd;
+use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt};
+use std::path::{Path, PathBuf};
+
+use serde::{Deserialize, Serialize};
+
+use crate::cgroups::CgroupRecord;
+
+pub const STATE_FILE: &str = "state.json";
+pub const CONFIG_FILE: &str = "config.json";
+pub const EXEC_FIFO: &str = "exec.fifo";
+
+#[derive(Debug, thiserror::Error)]
+pub enum StateError {
+    #[error("invalid container id {0:?}: use letters, digits, '_', '+', '-' and '.'")]
+    InvalidId(String),
+    #[error("container with id exists: {0}")]
+    Exists(String),
+    #[error("container does not exist")]
+    NotFound,
+    #[error("state root {0}: {1}")]
+    Root(PathBuf, std::io::Error),
+    #[error("{0}: {1}")]
+    Io(PathBuf, std::io::Error),
+    #[error("{0}: corrupt state: {1}")]
+    Corrupt(PathBuf, serde_json::Error),
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Status {
+    Creating,
+    Created,
+    Running,
+    Paused,
+    Stopped,
+}
+
+impl std::fmt::Display for Status {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Status::Creating => "creating",
+            Status::Created => "created",
+            Status::Running => "running",
+            Status::Paused => "paused",
+            Status::Stopped => "stopped",
+        })
+    }
+}
+
+/// What husk records about a container. The runtime-spec state is derived
+/// from it (see [`ContainerState::spec_state`]); the rest is husk's own.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct ContainerState {
+    pub id: String,
+    pub pid: i32,
+    /// Field 22 of /proc/PID/stat: tells our process from a reused pid.
+    pub start_time: u64,
+    pub bundle: PathBuf,
+    pub rootfs: PathBuf,
+    pub created: String,
+    #[serde(default)]
+    pub annotations: HashMap<String, String>,
+    pub owner: String,
+    #[serde(default)]
+    pub cgroup: Option<CgroupRecord>,
+    /// The config's hooks, kept for poststop at delete time.
+    #[serde(default)]
+    pub hooks: Option<oci_spec::runtime::Hooks>,
+    #[serde(default)]
+    pub oci_version: String,
+}
+
+impl ContainerState {
+    /// The runtime-spec state document, in the field order runc prints.
+    pub fn spec_state(&self, status: Status) -> serde_json::Value {
+        let mut v = serde_json::json!({
+            "ociVersion": self.oci_version,
+            "id": self.id,
+            "pid": if status == Status::Stopped { 0 } else { self.pid },
+            "status": status.to_string(),
+            "bundle": self.bundle,
+            "rootfs": self.rootfs,
+            "created": self.created,
+        });
+        if !self.annotations.is_empty() {
+            v["annotations"] = serde_json::to_value(&self.annotations).unwrap_or_default();
+        }
+        v["owner"] = self.owner.clone().into();
+        v
+    }
+}
+
+pub fn validate_id(id: &str) -> Result<(), StateError> {
+    let ok = !id.is_empty()
+        && id.len() <= 1024
+        && id != "."
+        && id != ".."
+        && id
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"_+-.".contains(&b));
+    if ok {
+        Ok(())
+    } else {
+        Err(StateError::InvalidId(id.to_string()))
+    }
+}
+
+pub struct Store {
+    root: PathBuf,
+}
+
+impl Store {
+    pub fn new(root: &Path) -> Self {
+        Store {
+            root: root.to_path_buf(),
+        }
+    }
+
+    pub fn root(&self) -> &Path {
+        &self.root
+    }
+
+    pub fn dir(&self, id: &str) -> PathBuf {
+        self.root.join(id)
+    }
+
+    /// Make a new container directory, locked. Fails if the id is taken.
+    pub fn create(&self, id: &str) -> Result<ContainerDir, StateError> {
+        validate_id(id)?;
+        std::fs::DirBuilder::new()
+            .recursive(true)
+            .mode(0o711)
+            .create(&self.root)
+            .map_err(|e| StateError::Root(self.root.clone(), e))?;
+        let path = self.dir(id);
+        match std::fs::DirBuilder::new().mode(0o711).create(&path) {
+            Ok(()) => {}
+            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
+                return Err(StateError::Exists(id.to_string()))
+            }
+            Err(e) => return Err(StateError::Io(path, e)),
+        }
+        let lock = lock_dir(&path)?;
+        Ok(ContainerDir {
+            path,
+            _lock: lock,
+            remove_on_drop: true,
+        })
+    }
+
+    /// Open and lock an existing container directory.
+    pub fn open(&self, id: &str) -> Result<ContainerDir, StateError> {
+        validate_id(id)?;
+        let path = self.dir(id);
+        let lock = match lock_dir(&path) {
+            Err(StateError::Io(_, e)) if e.kind() == std::io::ErrorKind::NotFound => {
+                return Err(StateError::NotFound)
+            }
+            other => other?,
+        };
+        // The directory may have been removed by a delete we waited for.
+        if !path.exists() {
+            return Err(StateError::NotFound);
+        }
+        Ok(ContainerDir {
+            path,
+            _lock: lock,
+            remove_on_drop: false,
+        })
+    }
+
+    /// Ids of every container in the root, sorted; a missing root is empty.
+    pub fn ids(&self) -> Result<Vec<String>, StateError> {
+        let rd = match std::fs::read_dir(&self.root) {
+            Ok(rd) => rd,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
+            Err(e) => return Err(StateError::Root(self.root.clone(), e)),
+        };
+        let mut ids: Vec<String> = rd
+            .filter_map(|e| e.ok())
+            .filter(|e| e.file_type().is_ok_and(|t| t.is_dir()))
+            .filter_map(|e| e.file_name().into_string().ok())
+            .collect();
+        ids.sort();
+        Ok(ids)
+    }
+
+    /// Read a container's state without taking its lock (for list/state).
+    pub fn read(&self, id: &str) -> Result<ContainerState, StateError> {
+        validate_id(id)?;
+        read_state(&self.dir(id))
+    }
+}
+
+fn lock_dir(path: &Path) -> Result<File, StateError> {
+    let f = std::fs::OpenOptions::new()
+        .read(true)
+        .custom_flags(libc::O_DIRECTORY | libc::O_CLOEXEC)
+        .open(path)
+        .map_err(|e| StateError::Io(path.to_path_buf(), e))?;
+    loop {
+        // SAFETY: flock on an fd we own; no memory is involved.
+        let r = unsafe { libc::flock(f.as_raw_fd(), libc::LOCK_EX) };
+        if r == 0 {
+            return Ok(f);
+        }
+        let e = std::io::Error::last_os_error();
+        if e.raw_os_error() != Some(libc::EINTR) {
+            return Err(StateError::Io(path.to_path_buf(), e));
+        }
+    }
+}
+
+fn read_state(dir: &Path) -> Result<ContainerState, StateError> {
+    let path = dir.join(STATE_FILE);
+    let raw = std::fs::read(&path).map_err(|e| match e.kind() {
+        std::io::ErrorKind::NotFound => StateError::NotFound,
+        _ => StateError::Io(path.clone(), e),
+    })?;
+    serde_json::from_slice(&raw).map_err(|e| StateError::Corrupt(path, e))
+}
+
+/// A locked container directory. Dropping a freshly created one that was
+/// never committed removes it, so a failed `create` leaves nothing behind.
+pub struct ContainerDir {
+    path: PathBuf,
+    _lock: File,
+    remove_on_drop: bool,
+}
+
+impl ContainerDir {
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// The lock's fd: a forked child must close it, or it would hold the
+    /// lock (flock belongs to the open file, which the fork shares).
+    pub fn lock_fd(&self) -> std::os::fd::RawFd {
+        self._lock.as_raw_fd()
+    }
+
+    pub fn fifo(&self) -> PathBuf {
+        self.path.join(EXEC_FIFO)
+    }
+
+    pub fn read(&self) -> Result<ContainerState, StateError> {
+        read_state(&self.path)
+    }
+
+    pub fn write(&self, state: &ContainerState) -> Result<(), StateError> {
+        let data = serde_json::to_vec(state).map_err(|e| StateError::Corrupt(self.path.clone(), e))?;
+        self.write_file(STATE_FILE, &data)
+    }
+
+    /// Write a file in the directory atomically: readers see the old or the
+    /// new content, never a mix.
+    pub fn write_file(&self, name: &str, data: &[u8]) -> Result<(), StateError> {
+        let tmp = self.path.join(format!(".{name}.tmp"));
+        let dst = self.path.join(name);
+        let io = |e| StateError::Io(dst.clone(), e);
+        let mut f = std::fs::OpenOptions::new()
+            .write(true)
+            .create(true)
+            .truncate(true)
+            .mode(0o600)
+            .custom_flags(libc::O_CLOEXEC)
+            .open(&tmp)
+            .map_err(io)?;
+        f.write_all(data).map_err(io)?;
+        drop(f);
+        std::fs::rename(&tmp, &dst).map_err(io)
+    }
+
+    /// The container now exists for good: keep the directory.
+    pub fn commit(&mut self) {
+        self.remove_on_drop = false;
+    }
+
+    pub fn remove(mut self) -> Result<(), StateError> {
+        self.remove_on_drop = false;
+        std::fs::remove_dir_all(&self.path).map_err(|e| StateError::Io(self.path.clone(), e))
+    }
+}
+
+impl Drop for ContainerDir {
+    fn drop(&mut self) {
+        if self.remove_on_drop {
+            let _ = std::fs::remove_dir_all(&self.path);
+        }
+    }
+}
+
+/// The status of a recorded container, read from the live system.
+pub fn status_of(state: &ContainerState, dir: &Path) -> Status {
+    if state.pid <= 0 {
+        return Status::Stopped;
+    }
+    match crate::procfs::proc_stat(state.pid) {
+        Some(st) if st.start_time == state.start_time && st.state != 'Z' && st.state != 'X' => {}
+        _ => return Status::Stopped,
+    }
+    if let Some(cg) = &state.cgroup {
+        if cg.is_frozen() {
+            return Status::Paused;
+        }
+    }
+    if dir.join(EXEC_FIFO).exists() {
+        Status::Created
+    } else {
+        Status::Running
+    }
+}
+
+pub fn now_rfc3339() -> String {
+    humantime::format_rfc3339_nanos(std::time::SystemTime::now()).to_string()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ids_are_validated() {
+        for bad in ["", ".", "..", "a/b", "../x", "a b", "x\n"] {
+            assert!(validate_id(bad).is_err(), "{bad:?}");
+        }
+        for good in ["a", "A-b_c.d+e", "0123"] {
+            validate_id(good).unwrap();
+        }
+    }
+
+    #[test]
+    fn create_refuses_duplicates_and_uncommitted_dirs_vanish() {
+        let tmp = tempfile::tempdir().unwrap();
+        let store = Store::new(&tmp.path().join("root"));
+        let mut d = store.create("c1").unwrap();
+        d.commit();
+        drop(d);
+        assert!(matches!(store.create("c1"), Err(StateError::Exists(_))));
+        let d2 = store.create("c2").unwrap();
+        assert!(store.dir("c2").exists());
+        drop(d2);
+        assert!(!store.dir("c2").exists());
+        assert_eq!(store.ids().unwrap(), vec!["c1".to_string()]);
+    }
+
+    #[test]
+    fn state_round_trips_and_dead_pid_is_stopped() {
+        let tmp = tempfile::tempdir().unwrap();
+        let store = Store::new(tmp.path());
+        let mut d = store.create("c").unwrap();
+        let st = ContainerState {
+            id: "c".into(),
+            pid: i32::MAX,
+            start_time: 1,
+            bundle: "/b".into(),
+            rootfs: "/b/rootfs".into(),
+            created: now_rfc3339(),
+            annotations: HashMap::new(),
+            owner: String::new(),
+            cgroup: None,
+            hooks: None,
+            oci_version: "1.0.2".into(),
+        };
+        d.write(&st).unwrap();
+        d.commit();
+        let back = store.read("c").unwrap();
+        assert_eq!(back.pid, i32::MAX);
+        assert_eq!(status_of(&back, &store.dir("c")), Status::Stopped);
+    }
+}

@@ -1,0 +1,118 @@
+//! The parent/child channel used while a container is being built.
+//!
+//! A `SOCK_SEQPACKET` socketpair keeps message boundaries, so every message is
+//! one datagram and neither side needs framing. Either side sees EOF when the
+//! other dies, which is how a crashed child is noticed without polling.
+
+use std::os::fd::{AsRawFd, OwnedFd};
+
+use nix::sys::socket::{socketpair, AddressFamily, SockFlag, SockType};
+use serde::{Deserialize, Serialize};
+
+#[derive(Debug, thiserror::Error)]
+pub enum SyncError {
+    #[error("creating the sync socket: {0}")]
+    Create(nix::Error),
+    #[error("sync socket send: {0}")]
+    Send(nix::Error),
+    #[error("sync socket receive: {0}")]
+    Recv(nix::Error),
+    #[error("sync peer closed the channel")]
+    Closed,
+    #[error("malformed sync message: {0}")]
+    Decode(serde_json::Error),
+    #[error("unexpected sync message {got:?}, wanted {wanted}")]
+    Unexpected { got: Msg, wanted: &'static str },
+}
+
+/// Every step of the create handshake, in the order it happens.
+#[derive(Debug, Serialize, Deserialize, PartialEq, Eq)]
+pub enum Msg {
+    /// parent → child: cgroup joined, id maps written; go on.
+    Go,
+    /// child → parent: mounts are made; run prestart and createRuntime hooks.
+    RunRuntimeHooks,
+    /// parent → child: the hooks succeeded; carries the state document for
+    /// createContainer hooks.
+    HooksDone(String),
+    /// child → parent: setup finished, waiting for `start`.
+    Ready,
+    /// parent → child: the state is recorded; outlive the parent from now on.
+    /// Carries the "created" state document for startContainer hooks.
+    Commit(String),
+    /// child → parent: the parent-death signal is cleared.
+    Committed,
+    /// child → parent: setup failed.
+    Error(String),
+}
+
+pub struct Channel {
+    fd: OwnedFd,
+}
+
+pub fn pair() -> Result<(Channel, Channel), SyncError> {
+    let (a, b) = socketpair(
+        AddressFamily::Unix,
+        SockType::SeqPacket,
+        None,
+        SockFlag::SOCK_CLOEXEC,
+    )
+    .map_err(SyncError::Create)?;
+    Ok((Channel { fd: a }, Channel { fd: b }))
+}
+
+impl Channel {
+    pub fn send(&self, msg: &Msg) -> Result<(), SyncError> {
+        let buf = serde_json::to_vec(msg).map_err(SyncError::Decode)?;
+        loop {
+            match nix::sys::socket::send(
+                self.fd.as_raw_fd(),
+                &buf,
+                nix::sys::socket::MsgFlags::MSG_NOSIGNAL,
+            ) {
+                Err(nix::Error::EINTR) => continue,
+                Err(e) => return Err(SyncError::Send(e)),
+                Ok(_) => return Ok(()),
+            }
+        }
+    }
+
+    pub fn recv(&self) -> Result<Msg, SyncError> {
+        let mut buf = vec![0u8; 64 * 1024];
+        let n = loop {
+            match nix::unistd::read(&self.fd, &mut buf) {
+                Err(nix::Error::EINTR) => continue,
+                Err(e) => return Err(SyncError::Recv(e)),
+                Ok(n) => break n,
+            }
+        };
+        if n == 0 {
+            return Err(SyncError::Closed);
+        }
+        serde_json::from_slice(&buf[..n]).map_err(SyncError::Decode)
+    }
+
+    /// Receive and insist on one particular message; an `Error` from the peer
+    /// becomes the error text the user sees.
+    pub fn expect(&self, wanted: Msg, name: &'static str) -> Result<(), ExpectError> {
+        match self.recv()? {
+            m if m == wanted => Ok(()),
+            Msg::Error(e) => Err(ExpectError::Peer(e)),
+            got => Err(SyncError::Unexpected { got, wanted: name }.into()),
+        }
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ExpectError {
+    #[error(transparent)]
+    Sync(#[from] SyncError),
+    #[error("{0}")]
+    Peer(String),
+}
+
+impl AsRawFd for Channel {
+    fn as_raw_fd(&self) -> std::os::fd::RawFd {
+        self.fd.as_raw_fd()
+    }
+}
