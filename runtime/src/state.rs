@@ -4,8 +4,9 @@
 //! - `state.json`: what `state`, `list`, `kill` and `delete` need, written
 //!   atomically (temp file + rename) so a reader never sees half a file;
 //! - `config.json`: the exact config the container was created from;
-//! - `exec.fifo`: exists from `create` until `start`; its presence is what
-//!   makes a live container "created" rather than "running".
+//! - `start.sock`: the created container's process listens on it for
+//!   `start`; it exists from `create` until `start`, and its presence is
+//!   what makes a live container "created" rather than "running".
 //!
 //! Every command that changes a container holds an exclusive `flock` on the
 //! directory, so two commands on one id never interleave.
@@ -23,7 +24,7 @@ use crate::cgroups::CgroupRecord;
 
 pub const STATE_FILE: &str = "state.json";
 pub const CONFIG_FILE: &str = "config.json";
-pub const EXEC_FIFO: &str = "exec.fifo";
+pub const START_SOCKET: &str = "start.sock";
 
 #[derive(Debug, thiserror::Error)]
 pub enum StateError {
@@ -255,8 +256,8 @@ impl ContainerDir {
         self._lock.as_raw_fd()
     }
 
-    pub fn fifo(&self) -> PathBuf {
-        self.path.join(EXEC_FIFO)
+    pub fn start_socket(&self) -> PathBuf {
+        self.path.join(START_SOCKET)
     }
 
     pub fn read(&self) -> Result<ContainerState, StateError> {
@@ -320,7 +321,7 @@ pub fn status_of(state: &ContainerState, dir: &Path) -> Status {
             return Status::Paused;
         }
     }
-    if dir.join(EXEC_FIFO).exists() {
+    if dir.join(START_SOCKET).exists() {
         Status::Created
     } else {
         Status::Running

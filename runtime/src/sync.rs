@@ -42,6 +42,9 @@ pub enum Msg {
     Commit(String),
     /// child → parent: the parent-death signal is cleared.
     Committed,
+    /// `start` → container: go ahead and exec. The container answers only
+    /// with `Error`; a successful exec closes the connection instead.
+    Start,
     /// child → parent: setup failed.
     Error(String),
 }
@@ -62,6 +65,10 @@ pub fn pair() -> Result<(Channel, Channel), SyncError> {
 }
 
 impl Channel {
+    pub fn from_fd(fd: OwnedFd) -> Channel {
+        Channel { fd }
+    }
+
     pub fn send(&self, msg: &Msg) -> Result<(), SyncError> {
         let buf = serde_json::to_vec(msg).map_err(SyncError::Decode)?;
         loop {

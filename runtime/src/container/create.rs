@@ -4,7 +4,6 @@
 //! are removed, and the state directory is deleted.
 
 use std::os::fd::{AsRawFd, OwnedFd};
-use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
 
 use nix::sys::signal::{kill, Signal};
@@ -65,7 +64,8 @@ pub fn create(store: &Store, opts: &CreateOptions) -> Result<Created, ContainerE
         return Err(cgroups::CgroupError::Systemd.into());
     }
     dir.write_file(state::CONFIG_FILE, &bundle.raw)?;
-    let fifo = make_fifo(&dir.fifo())?;
+    check_preserved_fds(opts.preserve_fds)?;
+    let start = listen_start_socket(&dir)?;
     let linux = bundle.spec.linux().as_ref().ok_or(ContainerError::Usage("linux section is required".into()))?;
     let ns = Plan::from_spec(linux)?;
     let placements = cgroups::plan(linux.cgroups_path().as_deref(), &opts.id)?;
@@ -75,7 +75,7 @@ pub fn create(store: &Store, opts: &CreateOptions) -> Result<Created, ContainerE
         Some(p) => Some(console::connect(p)?),
         None => None,
     };
-    let (pid, chan) = spawn(&bundle, opts, &ns, &cgroup, fifo, console, dir.lock_fd())?;
+    let (pid, chan) = spawn(&bundle, opts, &ns, &cgroup, start, console, dir.lock_fd())?;
     let kill_guard = ChildGuard(Some(pid));
     let st = handshake(&bundle, opts, &chan, &cgroup, pid, &mut dir)?;
     kill_guard.disarm();
@@ -84,17 +84,36 @@ pub fn create(store: &Store, opts: &CreateOptions) -> Result<Created, ContainerE
     Ok(Created { pid, state: st, dir })
 }
 
-fn make_fifo(path: &Path) -> Result<OwnedFd, ContainerError> {
-    nix::unistd::mkfifo(path, nix::sys::stat::Mode::from_bits_truncate(0o600))
-        .map_err(|e| ContainerError::Sys { what: format!("mkfifo {}", path.display()), err: e })?;
-    // O_RDWR never blocks on a fifo, and keeps a reader alive for `start`.
-    let f = std::fs::OpenOptions::new()
-        .read(true)
-        .write(true)
-        .custom_flags(libc::O_CLOEXEC)
-        .open(path)
-        .map_err(|e| ContainerError::Io(path.to_path_buf(), e))?;
-    Ok(f.into())
+/// `--preserve-fds N` promises fds 3..3+N: they must really be open, or
+/// husk's own fds could take those numbers and be passed on by mistake.
+fn check_preserved_fds(n: i32) -> Result<(), ContainerError> {
+    if !(0..=65536).contains(&n) {
+        return Err(ContainerError::Usage(format!("--preserve-fds {n}: out of range")));
+    }
+    for fd in 3..3 + n {
+        // SAFETY: F_GETFD only reads the fd's flags.
+        if unsafe { libc::fcntl(fd, libc::F_GETFD) } < 0 {
+            return Err(ContainerError::Usage(format!("--preserve-fds {n}: fd {fd} is not open")));
+        }
+    }
+    Ok(())
+}
+
+/// The socket `start` connects to. It is bound through the state
+/// directory's fd, so a long --root cannot overflow sun_path.
+fn listen_start_socket(dir: &ContainerDir) -> Result<OwnedFd, ContainerError> {
+    use nix::sys::socket::{bind, listen, socket, AddressFamily, Backlog, SockFlag, SockType, UnixAddr};
+    let err = |what: &str| {
+        let what = format!("{what} {}", dir.start_socket().display());
+        move |err| ContainerError::Sys { what, err }
+    };
+    let fd = socket(AddressFamily::Unix, SockType::SeqPacket, SockFlag::SOCK_CLOEXEC, None)
+        .map_err(err("socket"))?;
+    let addr = UnixAddr::new(format!("/proc/self/fd/{}/{}", dir.lock_fd(), state::START_SOCKET).as_str())
+        .map_err(err("socket address"))?;
+    bind(fd.as_raw_fd(), &addr).map_err(err("bind"))?;
+    listen(&fd, Backlog::new(4).map_err(err("listen"))?).map_err(err("listen"))?;
+    Ok(fd)
 }
 
 fn spawn(
@@ -102,7 +121,7 @@ fn spawn(
     opts: &CreateOptions,
     ns: &Plan,
     cgroup: &CgroupRecord,
-    fifo: OwnedFd,
+    start: OwnedFd,
     console: Option<OwnedFd>,
     lock_fd: std::os::fd::RawFd,
 ) -> Result<(i32, sync::Channel), ContainerError> {
@@ -124,7 +143,7 @@ fn spawn(
                 bundle: &bundle.dir,
                 rootfs: &bundle.rootfs,
                 chan: child_chan,
-                fifo,
+                start,
                 console,
                 ns,
                 cgroup: Some(cgroup),
@@ -136,7 +155,7 @@ fn spawn(
         }
         Ok(Forked::Parent { pid, into_cgroup }) => {
             drop(child_chan);
-            drop(fifo);
+            drop(start);
             let guard = ChildGuard(Some(pid));
             entered.leave()?;
             prepare_child(&bundle.spec, cgroup, pid, into_cgroup)?;

@@ -4,7 +4,7 @@
 //! Every failure before `Ready` goes back to the parent over the sync channel
 //! and becomes `create`'s error; the parent then removes everything.
 
-use std::os::fd::{AsFd, OwnedFd};
+use std::os::fd::{AsFd, AsRawFd, FromRawFd, OwnedFd};
 use std::path::Path;
 
 use nix::sched::CloneFlags;
@@ -52,7 +52,8 @@ pub struct InitArgs<'a> {
     pub bundle: &'a Path,
     pub rootfs: &'a Path,
     pub chan: Channel,
-    pub fifo: OwnedFd,
+    /// Listening socket on which `start` connects.
+    pub start: OwnedFd,
     pub console: Option<OwnedFd>,
     pub ns: &'a Plan,
     pub cgroup: Option<&'a CgroupRecord>,
@@ -87,13 +88,13 @@ pub fn run(a: InitArgs) -> ! {
             exit(1);
         }
     };
-    let err = match wait_and_exec(&a, prepared) {
+    match wait_and_exec(&a, prepared) {
         Ok(never) => match never {},
-        Err(e) => e,
-    };
-    // After create returned there is nobody to report to but stderr.
-    eprintln!("husk: container {}: {err}", a.id);
-    exit(127)
+        Err(e) => {
+            eprintln!("husk: container {}: {e}", a.id);
+            exit(127)
+        }
+    }
 }
 
 fn exit(code: i32) -> ! {
@@ -237,20 +238,35 @@ fn setup(a: &InitArgs) -> Result<Prepared, InitError> {
 }
 
 fn wait_and_exec(a: &InitArgs, p: Prepared) -> Result<std::convert::Infallible, InitError> {
-    // `start` writes one byte to the exec fifo; EOF means the container is
-    // being deleted before it ever started.
-    let mut b = [0u8; 1];
     loop {
-        match nix::unistd::read(&a.fifo, &mut b) {
-            Ok(1) => break,
-            Ok(_) => exit(0),
+        let conn = match nix::sys::socket::accept4(a.start.as_raw_fd(), nix::sys::socket::SockFlag::SOCK_CLOEXEC) {
+            Ok(fd) => {
+                // SAFETY: accept4 returned a new fd that we now own.
+                Channel::from_fd(unsafe { OwnedFd::from_raw_fd(fd) })
+            }
             Err(nix::Error::EINTR) => continue,
             Err(e) => return Err(sys("waiting for start")(e)),
+        };
+        match conn.recv() {
+            Ok(Msg::Start) => {}
+            // A connection that says nothing else is not `start`.
+            _ => continue,
         }
+        let err = match start_and_exec(a, &p) {
+            Ok(never) => match never {},
+            Err(e) => e,
+        };
+        let _ = conn.send(&Msg::Error(err.to_string()));
+        exit(1);
     }
+}
+
+fn start_and_exec(a: &InitArgs, p: &Prepared) -> Result<std::convert::Infallible, InitError> {
     if let Some(h) = a.spec.hooks().as_ref().and_then(|h| h.start_container().as_ref()) {
         hooks::run_all("startContainer", Some(h), p.state.as_bytes())?;
     }
     process::seal_fds(a.preserve_fds)?;
+    // On success the exec closes the `start` connection (CLOEXEC): that EOF
+    // is how `start` learns the user program is running.
     Err(p.exec.exec().into())
 }

@@ -1,9 +1,7 @@
 //! Operations on an existing container: start, state, kill, delete, and the
 //! foreground wait of `run`.
 
-use std::io::Write;
-use std::os::fd::{AsFd, FromRawFd, OwnedFd};
-use std::os::unix::fs::OpenOptionsExt;
+use std::os::fd::{AsFd, AsRawFd, FromRawFd, OwnedFd};
 
 use nix::sys::signal::{kill as send, SigSet, Signal};
 use nix::sys::wait::{waitpid, WaitStatus};
@@ -12,6 +10,7 @@ use nix::unistd::Pid;
 use super::ContainerError;
 use crate::hooks;
 use crate::state::{self, ContainerDir, ContainerState, Status, Store};
+use crate::sync::{Channel, Msg, SyncError};
 
 pub fn status(store: &Store, id: &str) -> Result<(ContainerState, Status), ContainerError> {
     let st = store.read(id)?;
@@ -30,22 +29,35 @@ pub fn start(store: &Store, id: &str) -> Result<(), ContainerError> {
             what: "cannot start a container that is not created",
         });
     }
-    let fifo = dir.fifo();
-    // Non-blocking: if the init process is gone there is no reader, and the
-    // open fails with ENXIO instead of hanging.
-    let mut f = std::fs::OpenOptions::new()
-        .write(true)
-        .custom_flags(libc::O_NONBLOCK | libc::O_CLOEXEC)
-        .open(&fifo)
-        .map_err(|e| match e.raw_os_error() {
-            Some(libc::ENXIO) => ContainerError::Init("container init process is gone".into()),
-            _ => ContainerError::Io(fifo.clone(), e),
-        })?;
-    f.write_all(b"0").map_err(|e| ContainerError::Io(fifo.clone(), e))?;
-    drop(f);
-    std::fs::remove_file(&fifo).map_err(|e| ContainerError::Io(fifo.clone(), e))?;
+    let conn = connect_start(&dir)?;
+    conn.send(&Msg::Start)?;
+    // From here the container counts as running, whatever the exec does.
+    let sock = dir.start_socket();
+    std::fs::remove_file(&sock).map_err(|e| ContainerError::Io(sock, e))?;
+    match conn.recv() {
+        // The exec closed the connection: the user program runs.
+        Err(SyncError::Closed) => {}
+        Ok(Msg::Error(e)) => return Err(ContainerError::Init(e)),
+        Ok(other) => return Err(SyncError::Unexpected { got: other, wanted: "EOF" }.into()),
+        Err(e) => return Err(e.into()),
+    }
     poststart(&st);
     Ok(())
+}
+
+fn connect_start(dir: &ContainerDir) -> Result<Channel, ContainerError> {
+    use nix::sys::socket::{connect, socket, AddressFamily, SockFlag, SockType, UnixAddr};
+    let what = || format!("connecting to {}", dir.start_socket().display());
+    let fd = socket(AddressFamily::Unix, SockType::SeqPacket, SockFlag::SOCK_CLOEXEC, None)
+        .map_err(|err| ContainerError::Sys { what: what(), err })?;
+    let addr = UnixAddr::new(format!("/proc/self/fd/{}/{}", dir.lock_fd(), state::START_SOCKET).as_str())
+        .map_err(|err| ContainerError::Sys { what: what(), err })?;
+    match connect(fd.as_raw_fd(), &addr) {
+        Ok(()) => Ok(Channel::from_fd(fd)),
+        // The socket is left but nobody listens: the init process died.
+        Err(nix::Error::ECONNREFUSED) => Err(ContainerError::Init("container init process is gone".into())),
+        Err(err) => Err(ContainerError::Sys { what: what(), err }),
+    }
 }
 
 /// poststart failures are warnings: the container is already running.
