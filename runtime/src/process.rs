@@ -96,8 +96,34 @@ pub fn set_umask(p: &Process) {
     nix::sys::stat::umask(nix::sys::stat::Mode::from_bits_truncate(mask));
 }
 
+/// chdir to process.cwd, then make sure we really are inside the
+/// container: a cwd such as /proc/self/fd/N could otherwise name a directory
+/// of the host through a leaked fd (CVE-2024-21626). getcwd fails (or says
+/// "(unreachable)") for a directory outside our root.
 pub fn chdir(p: &Process) -> Result<(), ProcessError> {
-    nix::unistd::chdir(p.cwd()).map_err(|e| ProcessError::Cwd(p.cwd().clone(), e))
+    nix::unistd::chdir(p.cwd()).map_err(|e| ProcessError::Cwd(p.cwd().clone(), e))?;
+    match std::env::current_dir() {
+        Ok(d) if d.is_absolute() && !d.starts_with("(unreachable)") => Ok(()),
+        _ => Err(ProcessError::Cwd(p.cwd().clone(), nix::Error::ENOENT)),
+    }
+}
+
+/// Close every fd from `first` up, except those in `keep`: the container
+/// process must not hold any fd of husk's beyond the ones it needs until
+/// exec (those are CLOEXEC).
+pub fn close_fds_except(first: RawFd, keep: &[RawFd]) {
+    let mut keep: Vec<RawFd> = keep.iter().copied().filter(|fd| *fd >= first).collect();
+    keep.sort_unstable();
+    let mut from = first as u32;
+    for k in keep.into_iter().map(|k| k as u32) {
+        if k > from {
+            // SAFETY: closes fds in [from, k-1], none of which we use.
+            unsafe { libc::close_range(from, k - 1, 0) };
+        }
+        from = k + 1;
+    }
+    // SAFETY: as above, for everything past the last kept fd.
+    unsafe { libc::close_range(from, u32::MAX, 0) };
 }
 
 /// A new session keyring, so the container does not share the caller's.

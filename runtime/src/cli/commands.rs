@@ -108,6 +108,11 @@ fn run(cli: &Cli, command: &Command) -> Result<i32> {
         Command::Delete { id, force } => ops::delete(&store, id, *force).map(|_| 0),
         Command::List { quiet, format } => list(&store, *quiet, *format).map(|_| 0),
         Command::Spec { bundle, rootless } => write_spec(bundle, *rootless).map(|_| 0),
+        Command::Exec(a) => container::exec::exec(&store, &exec_options(a)),
+        Command::Features => {
+            print_json(&crate::features::features());
+            Ok(0)
+        }
     }
 }
 
@@ -122,6 +127,28 @@ fn create_options(cli: &Cli, a: &CreateArgs, foreground: bool) -> CreateOptions 
         preserve_fds: a.preserve_fds,
         systemd_cgroup: cli.systemd_cgroup,
         foreground,
+    }
+}
+
+fn exec_options(a: &super::ExecArgs) -> container::exec::ExecOptions {
+    container::exec::ExecOptions {
+        id: a.id.clone(),
+        process: a.process.clone(),
+        args: a.command.clone(),
+        tty: a.tty,
+        console_socket: a.console_socket.clone(),
+        cwd: a.cwd.clone(),
+        env: a.env.clone(),
+        user: a.user.clone(),
+        additional_gids: a.additional_gids.clone(),
+        caps: a.cap.clone(),
+        no_new_privs: a.no_new_privs,
+        apparmor: a.apparmor.clone(),
+        process_label: a.process_label.clone(),
+        detach: a.detach,
+        pid_file: a.pid_file.clone(),
+        preserve_fds: a.preserve_fds,
+        ignore_paused: a.ignore_paused,
     }
 }
 

@@ -107,6 +107,10 @@ pub enum Command {
         #[arg(short = 'f', long, value_enum, default_value = "table")]
         format: ListFormat,
     },
+    /// Run a new process inside a running container.
+    Exec(ExecArgs),
+    /// Print the features this runtime supports (runtime-spec features.md).
+    Features,
     /// Write a default config.json.
     Spec {
         #[arg(short = 'b', long, default_value = ".")]
@@ -115,6 +119,49 @@ pub enum Command {
         #[arg(long)]
         rootless: bool,
     },
+}
+
+#[derive(Args, Debug, Clone)]
+pub struct ExecArgs {
+    /// Container id.
+    pub id: String,
+    /// The command and its arguments (unless --process is given).
+    #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
+    pub command: Vec<String>,
+    /// A process.json to run instead of the container's process.
+    #[arg(short = 'p', long)]
+    pub process: Option<PathBuf>,
+    #[arg(short = 't', long)]
+    pub tty: bool,
+    #[arg(long = "console-socket")]
+    pub console_socket: Option<PathBuf>,
+    #[arg(long)]
+    pub cwd: Option<PathBuf>,
+    /// KEY=VALUE to add to the environment (repeatable).
+    #[arg(short = 'e', long)]
+    pub env: Vec<String>,
+    /// uid[:gid]
+    #[arg(short = 'u', long)]
+    pub user: Option<String>,
+    #[arg(short = 'g', long = "additional-gids")]
+    pub additional_gids: Vec<u32>,
+    /// A capability to add (repeatable).
+    #[arg(short = 'c', long)]
+    pub cap: Vec<String>,
+    #[arg(long = "no-new-privs")]
+    pub no_new_privs: bool,
+    #[arg(long)]
+    pub apparmor: Option<String>,
+    #[arg(long = "process-label")]
+    pub process_label: Option<String>,
+    #[arg(short = 'd', long)]
+    pub detach: bool,
+    #[arg(long = "pid-file")]
+    pub pid_file: Option<PathBuf>,
+    #[arg(long = "preserve-fds", default_value_t = 0)]
+    pub preserve_fds: i32,
+    #[arg(long = "ignore-paused")]
+    pub ignore_paused: bool,
 }
 
 #[derive(Clone, Copy, Debug, ValueEnum, PartialEq, Eq)]

@@ -75,7 +75,7 @@ pub fn create(store: &Store, opts: &CreateOptions) -> Result<Created, ContainerE
         Some(p) => Some(console::connect(p)?),
         None => None,
     };
-    let (pid, chan) = spawn(&bundle, opts, &ns, &cgroup, start, console, dir.lock_fd())?;
+    let (pid, chan) = spawn(&bundle, opts, &ns, &cgroup, start, console)?;
     let kill_guard = ChildGuard(Some(pid));
     let st = handshake(&bundle, opts, &chan, &cgroup, pid, &mut dir)?;
     kill_guard.disarm();
@@ -123,7 +123,6 @@ fn spawn(
     cgroup: &CgroupRecord,
     start: OwnedFd,
     console: Option<OwnedFd>,
-    lock_fd: std::os::fd::RawFd,
 ) -> Result<(i32, sync::Channel), ContainerError> {
     let (parent_chan, child_chan) = sync::pair()?;
     let cg_fd = cgroup
@@ -150,7 +149,6 @@ fn spawn(
                 no_pivot: opts.no_pivot,
                 no_new_keyring: opts.no_new_keyring,
                 preserve_fds: opts.preserve_fds,
-                close_fds: vec![lock_fd],
             })
         }
         Ok(Forked::Parent { pid, into_cgroup }) => {

@@ -18,6 +18,7 @@ use crate::hooks;
 use crate::namespaces::{self, Plan};
 use crate::process::{self, Exec};
 use crate::rootfs;
+use crate::seccomp;
 use crate::sync::{Channel, Msg};
 
 #[derive(Debug, thiserror::Error)]
@@ -38,6 +39,8 @@ pub enum InitError {
     Caps(#[from] capabilities::CapError),
     #[error(transparent)]
     Hook(#[from] hooks::HookError),
+    #[error(transparent)]
+    Seccomp(#[from] seccomp::SeccompError),
     #[error("{what}: {err}")]
     Sys { what: &'static str, err: nix::Error },
 }
@@ -60,8 +63,6 @@ pub struct InitArgs<'a> {
     pub no_pivot: bool,
     pub no_new_keyring: bool,
     pub preserve_fds: i32,
-    /// fds of the parent that must not stay open here (the state lock).
-    pub close_fds: Vec<std::os::fd::RawFd>,
 }
 
 /// Does the create handshake include the hooks round trip?
@@ -75,11 +76,7 @@ pub fn wants_hook_sync(spec: &Spec) -> bool {
 
 /// Never returns: execs the user program or exits.
 pub fn run(a: InitArgs) -> ! {
-    for fd in &a.close_fds {
-        // SAFETY: closing our copy of an fd the parent keeps; nothing in
-        // this process refers to it.
-        unsafe { libc::close(*fd) };
-    }
+    protect_self(&a);
     reset_signals();
     let prepared = match setup(&a) {
         Ok(p) => p,
@@ -97,7 +94,19 @@ pub fn run(a: InitArgs) -> ! {
     }
 }
 
-fn exit(code: i32) -> ! {
+/// First thing in a forked child: drop every fd of the parent's we do not
+/// need (the state lock, the cgroup dir, ...), and become non-dumpable, so
+/// that until exec no process of the container can open our /proc entries
+/// (/proc/PID/exe is the husk binary: CVE-2019-5736).
+pub fn protect_self(a: &InitArgs) {
+    let _ = nix::sys::prctl::set_dumpable(false);
+    let mut keep = vec![a.chan.as_raw_fd(), a.start.as_raw_fd()];
+    keep.extend(a.console.as_ref().map(|c| c.as_raw_fd()));
+    keep.extend(a.ns.join_user.as_ref().map(|u| u.as_raw_fd()));
+    process::close_fds_except(3 + a.preserve_fds, &keep);
+}
+
+pub(super) fn exit(code: i32) -> ! {
     // SAFETY: _exit skips atexit handlers and stdio flushing, which belong
     // to the parent husk process this one was forked from.
     unsafe { libc::_exit(code) }
@@ -105,7 +114,7 @@ fn exit(code: i32) -> ! {
 
 /// Rust ignores SIGPIPE, and an ignored signal stays ignored across execve:
 /// give the container default dispositions and an empty mask.
-fn reset_signals() {
+pub(super) fn reset_signals() {
     for sig in Signal::iterator() {
         if sig != Signal::SIGKILL && sig != Signal::SIGSTOP {
             // SAFETY: resetting to SIG_DFL installs no handler code.
@@ -115,13 +124,15 @@ fn reset_signals() {
     let _ = SigSet::empty().thread_set_mask();
 }
 
-fn set_pdeathsig(on: bool) -> Result<(), InitError> {
+pub(super) fn set_pdeathsig(on: bool) -> Result<(), InitError> {
     nix::sys::prctl::set_pdeathsig(if on { Some(Signal::SIGKILL) } else { None })
         .map_err(sys("PR_SET_PDEATHSIG"))
 }
 
 struct Prepared {
     exec: Exec,
+    /// Loaded just before exec (noNewPrivileges) or already loaded (None).
+    filter: Option<seccomp::Filter>,
     /// The state document for startContainer hooks, from the parent: only
     /// it knows our pid as seen from outside the pid namespace.
     state: String,
@@ -209,23 +220,12 @@ fn setup(a: &InitArgs) -> Result<Prepared, InitError> {
     if !a.no_new_keyring {
         process::join_session_keyring(a.id)?;
     }
-    process::set_rlimits(process)?;
-    let env = process::environment(process);
-    let args = process.args().clone().unwrap_or_default();
-    let caps = capabilities::resolve(process.capabilities().as_ref())?;
-    capabilities::drop_bounding(&caps)?;
     let setgroups_ok = !in_userns || linux.and_then(|l| l.gid_mappings().as_ref()).is_some_and(|m| !m.is_empty());
-    process::set_user(process, setgroups_ok)?;
-    capabilities::apply(&caps)?;
-    // Changing credentials cleared the parent-death signal.
-    set_pdeathsig(true)?;
-    process::chdir(process)?;
-    let path = process::find_executable(&args[0], &env)?;
-    if process.no_new_privileges().unwrap_or(false) {
-        process::set_no_new_privs()?;
-    }
-    process::set_umask(process);
-    let exec = Exec::new(&path, &args, &env)?;
+    let (exec, filter) = finalize(&Finalize {
+        process,
+        seccomp: linux.and_then(|l| l.seccomp().as_ref()),
+        setgroups_ok,
+    })?;
     a.chan.send(&Msg::Ready)?;
     let state = match a.chan.recv()? {
         Msg::Commit(state) => state,
@@ -234,7 +234,7 @@ fn setup(a: &InitArgs) -> Result<Prepared, InitError> {
     };
     set_pdeathsig(false)?;
     a.chan.send(&Msg::Committed)?;
-    Ok(Prepared { exec, state })
+    Ok(Prepared { exec, state, filter })
 }
 
 fn wait_and_exec(a: &InitArgs, p: Prepared) -> Result<std::convert::Infallible, InitError> {
@@ -266,7 +266,48 @@ fn start_and_exec(a: &InitArgs, p: &Prepared) -> Result<std::convert::Infallible
         hooks::run_all("startContainer", Some(h), p.state.as_bytes())?;
     }
     process::seal_fds(a.preserve_fds)?;
+    if let Some(f) = &p.filter {
+        f.load()?;
+    }
     // On success the exec closes the `start` connection (CLOEXEC): that EOF
     // is how `start` learns the user program is running.
     Err(p.exec.exec().into())
+}
+
+/// The part of process setup shared by `create` and `exec`.
+pub struct Finalize<'a> {
+    pub process: &'a oci_spec::runtime::Process,
+    pub seccomp: Option<&'a oci_spec::runtime::LinuxSeccomp>,
+    pub setgroups_ok: bool,
+}
+
+/// rlimits, credentials, capabilities, cwd, no_new_privs, umask, and the
+/// resolved program. The seccomp filter is returned unloaded when it can
+/// wait until just before exec (noNewPrivileges), and is loaded here, while
+/// CAP_SYS_ADMIN is still held, when it cannot.
+pub fn finalize(f: &Finalize) -> Result<(Exec, Option<seccomp::Filter>), InitError> {
+    let process = f.process;
+    process::set_rlimits(process)?;
+    let env = process::environment(process);
+    let args = process.args().clone().unwrap_or_default();
+    let caps = capabilities::resolve(process.capabilities().as_ref())?;
+    let nnp = process.no_new_privileges().unwrap_or(false);
+    let mut filter = f.seccomp.map(seccomp::build).transpose()?;
+    if !nnp {
+        if let Some(fl) = filter.take() {
+            fl.load()?;
+        }
+    }
+    capabilities::drop_bounding(&caps)?;
+    process::set_user(process, f.setgroups_ok)?;
+    capabilities::apply(&caps)?;
+    // Changing credentials cleared the parent-death signal.
+    set_pdeathsig(true)?;
+    process::chdir(process)?;
+    let path = process::find_executable(&args[0], &env)?;
+    if nnp {
+        process::set_no_new_privs()?;
+    }
+    process::set_umask(process);
+    Ok((Exec::new(&path, &args, &env)?, filter))
 }

@@ -3,6 +3,7 @@
 
 mod clone;
 pub mod create;
+pub mod exec;
 pub mod init;
 pub mod ops;
 
@@ -42,4 +43,6 @@ pub enum ContainerError {
     },
     #[error(transparent)]
     Signal(#[from] crate::signal::SignalError),
+    #[error(transparent)]
+    Lsm(#[from] crate::lsm::LsmError),
 }

@@ -80,38 +80,45 @@ impl MountOptions {
     }
 }
 
+/// Every flag option: (name, sets the flag?, flag).
+pub const FLAG_OPTIONS: &[(&str, bool, MsFlags)] = &[
+    ("defaults", true, MsFlags::empty()),
+    ("ro", true, MsFlags::MS_RDONLY),
+    ("rw", false, MsFlags::MS_RDONLY),
+    ("nosuid", true, MsFlags::MS_NOSUID),
+    ("suid", false, MsFlags::MS_NOSUID),
+    ("nodev", true, MsFlags::MS_NODEV),
+    ("dev", false, MsFlags::MS_NODEV),
+    ("noexec", true, MsFlags::MS_NOEXEC),
+    ("exec", false, MsFlags::MS_NOEXEC),
+    ("sync", true, MsFlags::MS_SYNCHRONOUS),
+    ("async", false, MsFlags::MS_SYNCHRONOUS),
+    ("dirsync", true, MsFlags::MS_DIRSYNC),
+    ("remount", true, MsFlags::MS_REMOUNT),
+    ("mand", true, MsFlags::MS_MANDLOCK),
+    ("nomand", false, MsFlags::MS_MANDLOCK),
+    ("atime", false, MsFlags::MS_NOATIME),
+    ("noatime", true, MsFlags::MS_NOATIME),
+    ("diratime", false, MsFlags::MS_NODIRATIME),
+    ("nodiratime", true, MsFlags::MS_NODIRATIME),
+    ("relatime", true, MsFlags::MS_RELATIME),
+    ("norelatime", false, MsFlags::MS_RELATIME),
+    ("strictatime", true, MsFlags::MS_STRICTATIME),
+    ("nostrictatime", false, MsFlags::MS_STRICTATIME),
+    ("lazytime", true, MsFlags::MS_LAZYTIME),
+    ("nolazytime", false, MsFlags::MS_LAZYTIME),
+    ("silent", true, MsFlags::MS_SILENT),
+    ("loud", false, MsFlags::MS_SILENT),
+];
+
+pub const PROPAGATION_OPTIONS: &[&str] =
+    &["private", "rprivate", "shared", "rshared", "slave", "rslave", "unbindable", "runbindable"];
+
+/// Options with special meaning beyond flags and propagation.
+pub const OTHER_OPTIONS: &[&str] = &["bind", "rbind", "tmpcopyup"];
+
 fn flag(opt: &str) -> Option<(bool, MsFlags)> {
-    use MsFlags as F;
-    Some(match opt {
-        "defaults" => (true, F::empty()),
-        "ro" => (true, F::MS_RDONLY),
-        "rw" => (false, F::MS_RDONLY),
-        "nosuid" => (true, F::MS_NOSUID),
-        "suid" => (false, F::MS_NOSUID),
-        "nodev" => (true, F::MS_NODEV),
-        "dev" => (false, F::MS_NODEV),
-        "noexec" => (true, F::MS_NOEXEC),
-        "exec" => (false, F::MS_NOEXEC),
-        "sync" => (true, F::MS_SYNCHRONOUS),
-        "async" => (false, F::MS_SYNCHRONOUS),
-        "dirsync" => (true, F::MS_DIRSYNC),
-        "remount" => (true, F::MS_REMOUNT),
-        "mand" => (true, F::MS_MANDLOCK),
-        "nomand" => (false, F::MS_MANDLOCK),
-        "atime" => (false, F::MS_NOATIME),
-        "noatime" => (true, F::MS_NOATIME),
-        "diratime" => (false, F::MS_NODIRATIME),
-        "nodiratime" => (true, F::MS_NODIRATIME),
-        "relatime" => (true, F::MS_RELATIME),
-        "norelatime" => (false, F::MS_RELATIME),
-        "strictatime" => (true, F::MS_STRICTATIME),
-        "nostrictatime" => (false, F::MS_STRICTATIME),
-        "lazytime" => (true, F::MS_LAZYTIME),
-        "nolazytime" => (false, F::MS_LAZYTIME),
-        "silent" => (true, F::MS_SILENT),
-        "loud" => (false, F::MS_SILENT),
-        _ => return None,
-    })
+    FLAG_OPTIONS.iter().find(|(n, _, _)| *n == opt).map(|(_, set, f)| (*set, *f))
 }
 
 pub fn propagation(opt: &str) -> Option<MsFlags> {

@@ -1,0 +1,338 @@
+//! `exec`: run another process inside a running container.
+//!
+//! Like `create`, husk forks (no re-exec) and the child enters the
+//! container's namespaces through a pidfd of the container's init, which
+//! cannot be confused by pid reuse, then sets up the process exactly as the
+//! init's own (shared `init::finalize`) and execs. The pid and time
+//! namespaces are entered by the parent around the fork, because they only
+//! apply to children.
+
+use std::os::fd::{AsFd, AsRawFd, OwnedFd};
+use std::path::PathBuf;
+
+use nix::sched::CloneFlags;
+use oci_spec::runtime::{Capabilities as SpecCaps, Process, Spec};
+
+use super::clone::{self, Forked};
+use super::init::{self, Finalize};
+use super::ops;
+use super::ContainerError;
+use crate::console;
+use crate::namespaces;
+use crate::process;
+use crate::spec;
+use crate::state::{self, Status, Store};
+use crate::sync::{self, Channel, Msg, SyncError};
+
+#[derive(Debug, Default, Clone)]
+pub struct ExecOptions {
+    pub id: String,
+    /// A full process.json; otherwise the container's process with `args`.
+    pub process: Option<PathBuf>,
+    pub args: Vec<String>,
+    pub tty: bool,
+    pub console_socket: Option<PathBuf>,
+    pub cwd: Option<PathBuf>,
+    pub env: Vec<String>,
+    /// `uid[:gid]`
+    pub user: Option<String>,
+    pub additional_gids: Vec<u32>,
+    pub caps: Vec<String>,
+    pub no_new_privs: bool,
+    pub apparmor: Option<String>,
+    pub process_label: Option<String>,
+    pub detach: bool,
+    pub pid_file: Option<PathBuf>,
+    pub preserve_fds: i32,
+    pub ignore_paused: bool,
+}
+
+/// Returns the process's exit code (0 when detached).
+pub fn exec(store: &Store, opts: &ExecOptions) -> Result<i32, ContainerError> {
+    let dir = store.open(&opts.id)?;
+    let st = dir.read()?;
+    let status = state::status_of(&st, dir.path());
+    match status {
+        Status::Created | Status::Running => {}
+        Status::Paused if opts.ignore_paused => {}
+        _ => {
+            return Err(ContainerError::BadStatus {
+                id: opts.id.clone(),
+                status,
+                what: "cannot exec in a container that is not running",
+            })
+        }
+    }
+    let config_path = dir.path().join(state::CONFIG_FILE);
+    let raw = spec::read_limited(&config_path)?;
+    let config = spec::parse(&config_path, &raw)?;
+    let process = build_process(&config, opts)?;
+    if opts.apparmor.is_some() || process.apparmor_profile().as_ref().is_some_and(|p| !p.is_empty()) {
+        crate::lsm::check_apparmor()?;
+    }
+    if opts.process_label.is_some() || process.selinux_label().as_ref().is_some_and(|p| !p.is_empty()) {
+        crate::lsm::check_selinux()?;
+    }
+    let pidfd = ops::pidfd_open(st.pid).ok_or(ContainerError::Init("container init process is gone".into()))?;
+    // The pidfd pins the process; check it is still the one we recorded.
+    if state::status_of(&st, dir.path()) == Status::Stopped {
+        return Err(ContainerError::BadStatus { id: opts.id.clone(), status: Status::Stopped, what: "cannot exec in a container that is not running" });
+    }
+    let linux = config.linux().as_ref();
+    let mut child_ns = CloneFlags::empty();
+    let mut parent_ns = CloneFlags::empty();
+    for ns in linux.and_then(|l| l.namespaces().as_ref()).into_iter().flatten() {
+        let f = namespaces::flag(ns.typ());
+        if f.intersects(CloneFlags::CLONE_NEWPID | CloneFlags::from_bits_retain(libc::CLONE_NEWTIME)) {
+            parent_ns |= f;
+        } else {
+            child_ns |= f;
+        }
+    }
+    let in_userns = child_ns.contains(CloneFlags::CLONE_NEWUSER);
+    let console = match (&opts.console_socket, process.terminal().unwrap_or(false)) {
+        (Some(p), true) => Some(console::connect(p)?),
+        (None, true) => return Err(ContainerError::Usage("--tty needs --console-socket".into())),
+        (Some(_), false) => return Err(ContainerError::Usage("--console-socket needs --tty".into())),
+        (None, false) => None,
+    };
+    let setgroups_ok = !in_userns || linux.and_then(|l| l.gid_mappings().as_ref()).is_some_and(|m| !m.is_empty());
+    let cgroup = st.cgroup.clone();
+    let cg_fd = cgroup
+        .as_ref()
+        .and_then(|c| c.unified_path().filter(|_| c.placements.len() == 1))
+        .and_then(|p| std::fs::File::open(p).ok());
+    let (parent_chan, child_chan) = sync::pair()?;
+    let restore = enter_for_children(&pidfd, parent_ns)?;
+    let forked = clone::fork(0, cg_fd.as_ref().map(|f| f.as_raw_fd()));
+    match forked {
+        Ok(Forked::Child) => {
+            drop(parent_chan);
+            child(ChildArgs {
+                id: &opts.id,
+                chan: child_chan,
+                pidfd,
+                ns: child_ns,
+                in_userns,
+                console,
+                process: &process,
+                config: &config,
+                setgroups_ok,
+                preserve_fds: opts.preserve_fds,
+            })
+        }
+        Ok(Forked::Parent { pid, into_cgroup }) => {
+            drop(child_chan);
+            drop(restore);
+            let reap = ReapGuard(Some(pid));
+            let signals = (!opts.detach).then(ops::block_signals);
+            if !into_cgroup {
+                if let Some(cg) = &cgroup {
+                    cg.add(pid)?;
+                }
+            }
+            parent_chan.send(&Msg::Go)?;
+            match parent_chan.recv() {
+                Err(SyncError::Closed) => {}
+                Ok(Msg::Error(e)) => return Err(ContainerError::Init(e)),
+                Ok(other) => return Err(SyncError::Unexpected { got: other, wanted: "EOF" }.into()),
+                Err(e) => return Err(e.into()),
+            }
+            reap.disarm();
+            drop(dir);
+            if let Some(pf) = &opts.pid_file {
+                super::create::write_pid_file(pf, pid)?;
+            }
+            match signals {
+                None => Ok(0),
+                Some(set) => Ok(ops::forward_and_wait(pid, &set)),
+            }
+        }
+        Err(e) => Err(ContainerError::Sys { what: "clone".into(), err: e }),
+    }
+}
+
+/// The process to run: a process.json, or the container's own process with
+/// the command line's changes, as runc builds it.
+fn build_process(config: &Spec, o: &ExecOptions) -> Result<Process, ContainerError> {
+    if let Some(path) = &o.process {
+        let raw = spec::read_limited(path)?;
+        let p: Process = serde_json::from_slice(&raw).map_err(|e| spec::SpecError::Parse {
+            path: path.clone(),
+            line: e.line(),
+            column: e.column(),
+            msg: e.to_string(),
+        })?;
+        spec::validate_process(&p)?;
+        return Ok(p);
+    }
+    if o.args.is_empty() {
+        return Err(ContainerError::Usage("exec needs a command (or --process)".into()));
+    }
+    let mut p = config.process().clone().unwrap_or_default();
+    p.set_args(Some(o.args.clone()));
+    p.set_terminal(Some(o.tty));
+    if let Some(cwd) = &o.cwd {
+        p.set_cwd(cwd.clone());
+    }
+    let mut env = p.env().clone().unwrap_or_default();
+    for kv in &o.env {
+        let key = kv.split('=').next().unwrap_or_default();
+        env.retain(|e| e.split('=').next() != Some(key));
+        env.push(kv.clone());
+    }
+    p.set_env(Some(env));
+    if let Some(u) = &o.user {
+        let (uid, gid) = match u.split_once(':') {
+            Some((a, b)) => (a, Some(b)),
+            None => (u.as_str(), None),
+        };
+        let bad = || ContainerError::Usage(format!("invalid --user {u:?}: use uid[:gid]"));
+        p.user_mut().set_uid(uid.parse().map_err(|_| bad())?);
+        if let Some(g) = gid {
+            p.user_mut().set_gid(g.parse().map_err(|_| bad())?);
+        }
+    }
+    if !o.additional_gids.is_empty() {
+        p.user_mut().set_additional_gids(Some(o.additional_gids.clone()));
+    }
+    if !o.caps.is_empty() {
+        let mut c = p.capabilities().clone().unwrap_or_default();
+        let add = |set: Option<SpecCaps>, names: &[String]| -> Result<SpecCaps, ContainerError> {
+            let mut set = set.unwrap_or_default();
+            for n in names {
+                let name = n.strip_prefix("CAP_").unwrap_or(n);
+                let cap = name.parse().map_err(|_| ContainerError::Usage(format!("unknown capability {n:?}")))?;
+                set.insert(cap);
+            }
+            Ok(set)
+        };
+        c.set_bounding(Some(add(c.bounding().clone(), &o.caps)?));
+        c.set_effective(Some(add(c.effective().clone(), &o.caps)?));
+        c.set_permitted(Some(add(c.permitted().clone(), &o.caps)?));
+        // Ambient needs inheritable: only where the spec already has some.
+        if c.inheritable().is_some() {
+            c.set_ambient(Some(add(c.ambient().clone(), &o.caps)?));
+        }
+        p.set_capabilities(Some(c));
+    }
+    if o.no_new_privs {
+        p.set_no_new_privileges(Some(true));
+    }
+    if let Some(a) = &o.apparmor {
+        p.set_apparmor_profile(Some(a.clone()));
+    }
+    if let Some(l) = &o.process_label {
+        p.set_selinux_label(Some(l.clone()));
+    }
+    spec::validate_process(&p)?;
+    Ok(p)
+}
+
+/// Enter the pid/time namespaces of the pidfd for our children only, and
+/// go back when dropped.
+fn enter_for_children(pidfd: &OwnedFd, flags: CloneFlags) -> Result<Option<Restore>, ContainerError> {
+    if flags.is_empty() {
+        return Ok(None);
+    }
+    let mut saved = Vec::new();
+    for (f, link) in [(CloneFlags::CLONE_NEWPID, "pid_for_children"), (CloneFlags::from_bits_retain(libc::CLONE_NEWTIME), "time_for_children")] {
+        if flags.contains(f) {
+            let own = std::fs::File::open(format!("/proc/self/ns/{link}"))
+                .map_err(|e| ContainerError::Io(format!("/proc/self/ns/{link}").into(), e))?;
+            saved.push((f, OwnedFd::from(own)));
+        }
+    }
+    nix::sched::setns(pidfd.as_fd(), flags).map_err(|err| ContainerError::Sys { what: "entering the container's pid namespace".into(), err })?;
+    Ok(Some(Restore(saved)))
+}
+
+struct Restore(Vec<(CloneFlags, OwnedFd)>);
+
+impl Drop for Restore {
+    fn drop(&mut self) {
+        for (f, fd) in &self.0 {
+            let _ = nix::sched::setns(fd.as_fd(), *f);
+        }
+    }
+}
+
+struct ReapGuard(Option<i32>);
+
+impl ReapGuard {
+    fn disarm(mut self) {
+        self.0 = None;
+    }
+}
+
+impl Drop for ReapGuard {
+    fn drop(&mut self) {
+        if let Some(pid) = self.0 {
+            let p = nix::unistd::Pid::from_raw(pid);
+            let _ = nix::sys::signal::kill(p, nix::sys::signal::Signal::SIGKILL);
+            let _ = nix::sys::wait::waitpid(p, None);
+        }
+    }
+}
+
+struct ChildArgs<'a> {
+    id: &'a str,
+    chan: Channel,
+    pidfd: OwnedFd,
+    ns: CloneFlags,
+    in_userns: bool,
+    console: Option<OwnedFd>,
+    process: &'a Process,
+    config: &'a Spec,
+    setgroups_ok: bool,
+    preserve_fds: i32,
+}
+
+fn child(a: ChildArgs) -> ! {
+    let _ = nix::sys::prctl::set_dumpable(false);
+    let mut keep = vec![a.chan.as_raw_fd(), a.pidfd.as_raw_fd()];
+    keep.extend(a.console.as_ref().map(|c| c.as_raw_fd()));
+    process::close_fds_except(3 + a.preserve_fds, &keep);
+    init::reset_signals();
+    match setup(&a) {
+        Ok(never) => match never {},
+        Err(e) => {
+            let _ = a.chan.send(&Msg::Error(e.to_string()));
+            init::exit(1)
+        }
+    }
+}
+
+fn setup(a: &ChildArgs) -> Result<std::convert::Infallible, init::InitError> {
+    init::set_pdeathsig(true)?;
+    a.chan.expect(Msg::Go, "Go")?;
+    nix::sched::setns(a.pidfd.as_fd(), a.ns).map_err(|err| init::InitError::Sys { what: "joining the container's namespaces", err })?;
+    if a.in_userns {
+        let (g, u) = (nix::unistd::Gid::from_raw(0), nix::unistd::Uid::from_raw(0));
+        let _ = nix::unistd::setresgid(g, g, g);
+        let _ = nix::unistd::setresuid(u, u, u);
+    }
+    nix::unistd::setsid().map_err(|err| init::InitError::Sys { what: "setsid", err })?;
+    if let Some(sock) = &a.console {
+        let pty = console::open_pty()?;
+        if let Some(sz) = a.process.console_size() {
+            console::set_size(&pty.peer, sz.height() as u16, sz.width() as u16)?;
+        }
+        console::send_master(sock, &pty.master)?;
+        console::become_stdio(&pty.peer)?;
+    }
+    let linux = a.config.linux().as_ref();
+    let (exec, filter) = init::finalize(&Finalize {
+        process: a.process,
+        seccomp: linux.and_then(|l| l.seccomp().as_ref()),
+        setgroups_ok: a.setgroups_ok,
+    })?;
+    process::seal_fds(a.preserve_fds)?;
+    if let Some(f) = &filter {
+        f.load()?;
+    }
+    // A detached exec outlives us: no parent-death signal past this point.
+    init::set_pdeathsig(false)?;
+    let _ = a.id;
+    Err(exec.exec().into())
+}

@@ -1,0 +1,80 @@
+//! `husk features`: what this build of husk supports, in the runtime-spec's
+//! features.md format. Every entry is derived from the code that implements
+//! it, so the document cannot claim more than husk does.
+
+use serde_json::{json, Value};
+
+use crate::rootfs::options::{FLAG_OPTIONS, OTHER_OPTIONS, PROPAGATION_OPTIONS};
+
+pub const OCI_VERSION_MIN: &str = "1.0.0";
+pub const OCI_VERSION_MAX: &str = "1.2.1";
+
+pub fn features() -> Value {
+    let mut mount_options: Vec<&str> = FLAG_OPTIONS.iter().map(|(n, _, _)| *n).collect();
+    mount_options.extend(PROPAGATION_OPTIONS);
+    mount_options.extend(OTHER_OPTIONS);
+    let caps: Vec<String> = {
+        let mut v: Vec<String> = caps::all().iter().map(|c| c.to_string()).collect();
+        v.sort();
+        v
+    };
+    json!({
+        "ociVersionMin": OCI_VERSION_MIN,
+        "ociVersionMax": OCI_VERSION_MAX,
+        "hooks": ["prestart", "createRuntime", "createContainer", "startContainer", "poststart", "poststop"],
+        "mountOptions": mount_options,
+        "linux": {
+            "namespaces": ["cgroup", "ipc", "mount", "network", "pid", "user", "uts", "time"],
+            "capabilities": caps,
+            "cgroup": {"v1": true, "v2": true, "systemd": false, "systemdUser": false},
+            "seccomp": {
+                "enabled": true,
+                "actions": crate::seccomp::SUPPORTED_ACTIONS,
+                "operators": crate::seccomp::SUPPORTED_OPERATORS,
+                "archs": crate::seccomp::SUPPORTED_ARCHS,
+                "knownFlags": crate::seccomp::KNOWN_FLAGS,
+                "supportedFlags": crate::seccomp::supported_flags(),
+            },
+            "apparmor": {"enabled": false},
+            "selinux": {"enabled": false},
+            "intelRdt": {"enabled": false},
+            "mountExtensions": {"idmap": {"enabled": false}}
+        },
+        "annotations": {
+            "io.github.husk.version": env!("CARGO_PKG_VERSION"),
+            "io.github.seccomp.libseccomp.version": crate::seccomp::library_version()
+        }
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_advertised_mount_option_is_understood() {
+        let f = features();
+        for o in f["mountOptions"].as_array().unwrap() {
+            let o = o.as_str().unwrap();
+            let parsed = crate::rootfs::options::MountOptions::parse(&[o]);
+            assert!(parsed.data.is_empty(), "{o} would be passed as fs data");
+        }
+    }
+
+    #[test]
+    fn every_advertised_seccomp_action_builds() {
+        for a in features()["linux"]["seccomp"]["actions"].as_array().unwrap() {
+            let spec: oci_spec::runtime::LinuxSeccomp = serde_json::from_value(json!({
+                "defaultAction": "SCMP_ACT_ALLOW",
+                "syscalls": [{"names": ["mkdir"], "action": a}]
+            }))
+            .unwrap();
+            crate::seccomp::build(&spec).unwrap();
+        }
+    }
+
+    #[test]
+    fn version_range_accepts_what_spec_validation_accepts() {
+        assert!(OCI_VERSION_MIN.starts_with("1.") && OCI_VERSION_MAX.starts_with("1."));
+    }
+}
