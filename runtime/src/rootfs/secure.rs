@@ -51,31 +51,51 @@ pub fn open_in_root(root: BorrowedFd, path: &Path, extra: OFlag) -> Result<Owned
 }
 
 /// `mkdir -p` inside the root. Returns the final directory as an O_PATH fd.
+/// A component that is a dangling symlink is followed, inside the root,
+/// and its target created, as `mkdir -p` through the image would.
 pub fn mkdir_all(root: BorrowedFd, path: &Path, mode: u32) -> Result<OwnedFd, SecureError> {
+    mkdir_all_depth(root, path, mode, 0)
+}
+
+/// The kernel's own limit on symlinks in one lookup.
+const MAX_SYMLINKS: usize = 40;
+
+fn mkdir_all_depth(root: BorrowedFd, path: &Path, mode: u32, depth: usize) -> Result<OwnedFd, SecureError> {
+    if depth > MAX_SYMLINKS {
+        return Err(SecureError::Resolve { path: path.to_path_buf(), err: nix::Error::ELOOP });
+    }
     let rel = relative(path);
+    let comps: Vec<Component> = rel.components().collect();
     let mut prefix = PathBuf::new();
     let mut cur = open_in_root(root, Path::new("."), OFlag::O_DIRECTORY)?;
-    for comp in rel.components() {
+    for (i, comp) in comps.iter().enumerate() {
+        let parent = prefix.clone();
         prefix.push(comp);
         match open_in_root(root, &prefix, OFlag::O_DIRECTORY) {
-            Ok(fd) => cur = fd,
-            Err(SecureError::Resolve { err: nix::Error::ENOENT, .. }) => {
-                let name = Path::new(comp.as_os_str());
-                match nix::sys::stat::mkdirat(cur.as_fd(), name, Mode::from_bits_truncate(mode)) {
-                    Ok(()) | Err(nix::Error::EEXIST) => {}
-                    Err(err) => {
-                        return Err(SecureError::Create {
-                            path: prefix.clone(),
-                            err,
-                        })
-                    }
-                }
+            Ok(fd) => {
+                cur = fd;
+                continue;
+            }
+            Err(SecureError::Resolve { err: nix::Error::ENOENT, .. }) => {}
+            Err(SecureError::Resolve { err: nix::Error::ENOTDIR, .. }) => return Err(SecureError::NotDir(prefix)),
+            Err(e) => return Err(e),
+        }
+        let name = Path::new(comp.as_os_str());
+        match nix::sys::stat::mkdirat(cur.as_fd(), name, Mode::from_bits_truncate(mode)) {
+            Ok(()) => {
                 cur = open_in_root(root, &prefix, OFlag::O_DIRECTORY)?;
             }
-            Err(SecureError::Resolve { err: nix::Error::ENOTDIR, .. }) => {
-                return Err(SecureError::NotDir(prefix))
+            // Something is there but did not resolve: a dangling symlink.
+            Err(nix::Error::EEXIST) => {
+                let target = nix::fcntl::readlinkat(cur.as_fd(), name)
+                    .map_err(|err| SecureError::Resolve { path: prefix.clone(), err })?;
+                let mut next = parent.join(PathBuf::from(target));
+                for rest in &comps[i + 1..] {
+                    next.push(rest);
+                }
+                return mkdir_all_depth(root, &next, mode, depth + 1);
             }
-            Err(e) => return Err(e),
+            Err(err) => return Err(SecureError::Create { path: prefix.clone(), err }),
         }
     }
     Ok(cur)
