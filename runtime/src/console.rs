@@ -32,6 +32,91 @@ pub fn connect(path: &Path) -> Result<OwnedFd, ConsoleError> {
     Ok(s.into())
 }
 
+/// A connected pair standing in for a console socket when husk itself
+/// receives the master (foreground `run`/`exec` with a terminal).
+pub fn pair() -> Result<(OwnedFd, OwnedFd), ConsoleError> {
+    use nix::sys::socket::{socketpair, AddressFamily, SockFlag, SockType};
+    socketpair(AddressFamily::Unix, SockType::Stream, None, SockFlag::SOCK_CLOEXEC).map_err(sys("console socketpair"))
+}
+
+/// Receive a pty master sent with [`send_master`].
+pub fn recv_master(sock: &OwnedFd) -> Result<OwnedFd, ConsoleError> {
+    use nix::sys::socket::{recvmsg, ControlMessageOwned};
+    let mut buf = [0u8; 256];
+    let mut iov = [std::io::IoSliceMut::new(&mut buf)];
+    let mut cmsg = nix::cmsg_space!([RawFd; 1]);
+    let msg = recvmsg::<()>(sock.as_raw_fd(), &mut iov, Some(&mut cmsg), MsgFlags::MSG_CMSG_CLOEXEC)
+        .map_err(sys("receiving pty master"))?;
+    for c in msg.cmsgs().map_err(sys("reading control message"))? {
+        if let ControlMessageOwned::ScmRights(fds) = c {
+            if let Some(fd) = fds.first() {
+                // SAFETY: SCM_RIGHTS just installed this fd in our table.
+                return Ok(unsafe { OwnedFd::from_raw_fd(*fd) });
+            }
+        }
+    }
+    Err(sys("receiving pty master")(nix::Error::EBADMSG))
+}
+
+/// Copy between our stdio and a pty master until the master hangs up.
+/// Our terminal (if stdin is one) is put in raw mode meanwhile, and window
+/// size changes follow it; everything is restored when dropped.
+pub struct Proxy {
+    saved: Option<nix::sys::termios::Termios>,
+    output: Option<std::thread::JoinHandle<()>>,
+}
+
+impl Proxy {
+    pub fn start(master: OwnedFd) -> Proxy {
+        use nix::sys::termios;
+        let stdin = std::io::stdin();
+        let saved = termios::tcgetattr(&stdin).ok();
+        if let Some(t) = &saved {
+            let mut raw = t.clone();
+            termios::cfmakeraw(&mut raw);
+            let _ = termios::tcsetattr(&stdin, termios::SetArg::TCSANOW, &raw);
+            copy_winsize(0, master.as_raw_fd());
+        }
+        let master = std::sync::Arc::new(std::fs::File::from(master));
+        let m_in = master.clone();
+        // Input: a detached thread; it ends with the process.
+        std::thread::spawn(move || {
+            let _ = std::io::copy(&mut std::io::stdin().lock(), &mut &*m_in);
+        });
+        let m_out = master;
+        let output = std::thread::spawn(move || {
+            let _ = std::io::copy(&mut &*m_out, &mut std::io::stdout().lock());
+        });
+        Proxy { saved, output: Some(output) }
+    }
+
+    /// Wait for the output side to drain (the master reports EIO once the
+    /// last holder of the pty's peer has exited).
+    pub fn finish(mut self) {
+        if let Some(h) = self.output.take() {
+            let _ = h.join();
+        }
+    }
+}
+
+impl Drop for Proxy {
+    fn drop(&mut self) {
+        if let Some(t) = &self.saved {
+            let _ = nix::sys::termios::tcsetattr(std::io::stdin(), nix::sys::termios::SetArg::TCSANOW, t);
+        }
+    }
+}
+
+fn copy_winsize(from: RawFd, to: RawFd) {
+    let mut ws: libc::winsize = libc::winsize { ws_row: 0, ws_col: 0, ws_xpixel: 0, ws_ypixel: 0 };
+    // SAFETY: TIOCGWINSZ/TIOCSWINSZ read/write one winsize struct.
+    unsafe {
+        if libc::ioctl(from, libc::TIOCGWINSZ, &mut ws) == 0 {
+            libc::ioctl(to, libc::TIOCSWINSZ, &ws);
+        }
+    }
+}
+
 pub struct Pty {
     pub master: OwnedFd,
     pub peer: OwnedFd,

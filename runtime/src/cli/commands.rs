@@ -155,6 +155,7 @@ fn exec_options(a: &super::ExecArgs) -> container::exec::ExecOptions {
 fn run_container(cli: &Cli, store: &Store, a: &CreateArgs, detach: bool, keep: bool) -> Result<i32> {
     let created = container::create(store, &create_options(cli, a, !detach))?;
     let pid = created.pid;
+    let master = created.pty_master;
     drop(created.dir);
     // Queue signals from here on, so none sent between start and the wait
     // loop is lost; the container process was forked with the default mask.
@@ -166,11 +167,13 @@ fn run_container(cli: &Cli, store: &Store, a: &CreateArgs, detach: bool, keep: b
     let Some(set) = set else {
         return Ok(0);
     };
+    let proxy = master.map(crate::console::Proxy::start);
     let code = ops::forward_and_wait(pid, &set);
-    if !keep {
-        ops::delete(store, &a.id, true)?;
+    let res = if keep { Ok(()) } else { ops::delete(store, &a.id, true) };
+    if let Some(p) = proxy {
+        p.finish();
     }
-    Ok(code)
+    res.map(|_| code)
 }
 
 fn print_json(v: &serde_json::Value) {

@@ -39,6 +39,9 @@ pub struct Created {
     pub pid: i32,
     pub state: ContainerState,
     pub dir: ContainerDir,
+    /// The pty master, when a foreground `run` asked for a terminal without
+    /// a console socket: the caller proxies it to its own terminal.
+    pub pty_master: Option<OwnedFd>,
 }
 
 pub fn create(store: &Store, opts: &CreateOptions) -> Result<Created, ContainerError> {
@@ -50,7 +53,7 @@ pub fn create(store: &Store, opts: &CreateOptions) -> Result<Created, ContainerE
         .as_ref()
         .and_then(|p| p.terminal())
         .unwrap_or(false);
-    if terminal && opts.console_socket.is_none() {
+    if terminal && opts.console_socket.is_none() && !opts.foreground {
         return Err(ContainerError::Usage(
             "process.terminal is true: --console-socket is required".into(),
         ));
@@ -71,17 +74,24 @@ pub fn create(store: &Store, opts: &CreateOptions) -> Result<Created, ContainerE
     let placements = cgroups::plan(linux.cgroups_path().as_deref(), &opts.id)?;
     let cgroup = cgroups::create(placements)?;
     let guard = CgroupGuard(Some(&cgroup));
-    let console = match &opts.console_socket {
-        Some(p) => Some(console::connect(p)?),
-        None => None,
+    // Foreground with a terminal and no socket: we are our own console
+    // socket, through a socketpair.
+    let (console, own_console) = match (&opts.console_socket, terminal) {
+        (Some(p), _) => (Some(console::connect(p)?), None),
+        (None, true) => {
+            let (ours, theirs) = console::pair()?;
+            (Some(theirs), Some(ours))
+        }
+        (None, false) => (None, None),
     };
     let (pid, chan) = spawn(&bundle, opts, &ns, &cgroup, start, console)?;
     let kill_guard = ChildGuard(Some(pid));
     let st = handshake(&bundle, opts, &chan, &cgroup, pid, &mut dir)?;
+    let pty_master = own_console.map(|s| console::recv_master(&s)).transpose()?;
     kill_guard.disarm();
     guard.disarm();
     dir.commit();
-    Ok(Created { pid, state: st, dir })
+    Ok(Created { pid, state: st, dir, pty_master })
 }
 
 /// `--preserve-fds N` promises fds 3..3+N: they must really be open, or

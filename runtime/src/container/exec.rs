@@ -90,9 +90,15 @@ pub fn exec(store: &Store, opts: &ExecOptions) -> Result<i32, ContainerError> {
         }
     }
     let in_userns = child_ns.contains(CloneFlags::CLONE_NEWUSER);
+    let mut own_console = None;
     let console = match (&opts.console_socket, process.terminal().unwrap_or(false)) {
         (Some(p), true) => Some(console::connect(p)?),
-        (None, true) => return Err(ContainerError::Usage("--tty needs --console-socket".into())),
+        (None, true) if !opts.detach => {
+            let (ours, theirs) = console::pair()?;
+            own_console = Some(ours);
+            Some(theirs)
+        }
+        (None, true) => return Err(ContainerError::Usage("--tty with --detach needs --console-socket".into())),
         (Some(_), false) => return Err(ContainerError::Usage("--console-socket needs --tty".into())),
         (None, false) => None,
     };
@@ -143,10 +149,18 @@ pub fn exec(store: &Store, opts: &ExecOptions) -> Result<i32, ContainerError> {
             if let Some(pf) = &opts.pid_file {
                 super::create::write_pid_file(pf, pid)?;
             }
-            match signals {
-                None => Ok(0),
-                Some(set) => Ok(ops::forward_and_wait(pid, &set)),
+            let proxy = match own_console {
+                Some(s) => Some(console::Proxy::start(console::recv_master(&s)?)),
+                None => None,
+            };
+            let code = match signals {
+                None => 0,
+                Some(set) => ops::forward_and_wait(pid, &set),
+            };
+            if let Some(p) = proxy {
+                p.finish();
             }
+            Ok(code)
         }
         Err(e) => Err(ContainerError::Sys { what: "clone".into(), err: e }),
     }
