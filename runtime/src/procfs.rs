@@ -1,6 +1,93 @@
-//! The few /proc reads on husk's hot paths (`state`, `list`, `kill`).
-//! Only two fields of /proc/PID/stat are needed, so they are parsed here
-//! rather than through a general procfs library.
+//! /proc access: the two /proc/PID/stat fields on husk's hot paths
+//! (`state`, `list`, `kill`), and a verified procfs handle for writes.
+//!
+//! Writes that change the kernel's behaviour (sysctls, oom_score_adj, id
+//! maps) go through a procfs instance husk mounts itself, detached
+//! (fsopen/fsmount) and checked with fstatfs: a config that mounts a tmpfs
+//! or a host file over /proc/sys or /proc/self cannot redirect them
+//! (CVE-2019-16884, CVE-2025-52881). Only two fields of /proc/PID/stat are
+//! needed on the hot paths, so they are parsed here rather than through a
+//! general procfs library.
+
+use std::io::Write;
+use std::os::fd::{AsFd, AsRawFd, FromRawFd, OwnedFd};
+use std::path::Path;
+
+#[derive(Debug, thiserror::Error)]
+pub enum ProcError {
+    #[error("opening a private procfs: {what}: {err}")]
+    Mount { what: &'static str, err: nix::Error },
+    #[error("{0} is not on procfs: refusing to write to it")]
+    NotProc(String),
+    #[error("writing {path}: {err}")]
+    Write { path: String, err: std::io::Error },
+}
+
+/// A procfs instance of our own, not reachable by any path.
+pub struct Proc {
+    fd: OwnedFd,
+}
+
+impl Proc {
+    pub fn open() -> Result<Proc, ProcError> {
+        let m = |what| move |err| ProcError::Mount { what, err };
+        // SAFETY: fsopen reads a C string and returns a new fd or -1.
+        let fs = unsafe { libc::syscall(libc::SYS_fsopen, c"proc".as_ptr(), 1u32 /* FSOPEN_CLOEXEC */) };
+        if fs < 0 {
+            return Self::fallback();
+        }
+        // SAFETY: a new fd we own.
+        let fs = unsafe { OwnedFd::from_raw_fd(fs as i32) };
+        // SAFETY: FSCONFIG_CMD_CREATE (6) takes no key or value.
+        let r = unsafe { libc::syscall(libc::SYS_fsconfig, fs.as_raw_fd(), 6u32, 0usize, 0usize, 0i32) };
+        if r < 0 {
+            return Self::fallback();
+        }
+        // SAFETY: fsmount(fd, FSMOUNT_CLOEXEC, MOUNT_ATTR_NOSUID|NODEV|NOEXEC).
+        let mnt = unsafe { libc::syscall(libc::SYS_fsmount, fs.as_raw_fd(), 1u32, 0x2u32 | 0x4 | 0x8) };
+        if mnt < 0 {
+            return Err(m("fsmount")(nix::Error::last()));
+        }
+        // SAFETY: a new fd we own.
+        let fd = unsafe { OwnedFd::from_raw_fd(mnt as i32) };
+        check_proc(&fd, "private procfs")?;
+        Ok(Proc { fd })
+    }
+
+    /// Where a new procfs cannot be mounted (a user namespace that does not
+    /// own its pid namespace), the visible /proc, verified to be procfs.
+    fn fallback() -> Result<Proc, ProcError> {
+        let fd = nix::fcntl::open(
+            "/proc",
+            nix::fcntl::OFlag::O_PATH | nix::fcntl::OFlag::O_DIRECTORY | nix::fcntl::OFlag::O_CLOEXEC,
+            nix::sys::stat::Mode::empty(),
+        )
+        .map_err(|err| ProcError::Mount { what: "open /proc", err })?;
+        check_proc(&fd, "/proc")?;
+        Ok(Proc { fd })
+    }
+
+    /// Write `value` to `rel` (e.g. "sys/net/ipv4/ip_forward"), refusing to
+    /// cross a mount or follow a symlink on the way.
+    pub fn write(&self, rel: &str, value: &[u8]) -> Result<(), ProcError> {
+        use nix::fcntl::{openat2, OFlag, OpenHow, ResolveFlag};
+        let werr = |err: std::io::Error| ProcError::Write { path: format!("/proc/{rel}"), err };
+        let how = OpenHow::new()
+            .flags(OFlag::O_WRONLY | OFlag::O_CLOEXEC | OFlag::O_NOFOLLOW)
+            .resolve(ResolveFlag::RESOLVE_BENEATH | ResolveFlag::RESOLVE_NO_XDEV | ResolveFlag::RESOLVE_NO_SYMLINKS);
+        let fd = openat2(self.fd.as_fd(), Path::new(rel), how).map_err(|e| werr(e.into()))?;
+        check_proc(&fd, rel)?;
+        let mut f = std::fs::File::from(fd);
+        f.write_all(value).map_err(werr)
+    }
+}
+
+fn check_proc(fd: &impl AsFd, what: &str) -> Result<(), ProcError> {
+    match nix::sys::statfs::fstatfs(fd) {
+        Ok(st) if st.filesystem_type() == nix::sys::statfs::PROC_SUPER_MAGIC => Ok(()),
+        _ => Err(ProcError::NotProc(what.to_string())),
+    }
+}
 
 pub struct ProcStat {
     pub state: char,
@@ -25,6 +112,16 @@ fn parse_stat(raw: &str) -> Option<ProcStat> {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn private_proc_writes_our_own_oom_score_adj() {
+        let p = super::Proc::open().unwrap();
+        let me = std::process::id();
+        let cur = std::fs::read_to_string(format!("/proc/{me}/oom_score_adj")).unwrap();
+        p.write(&format!("{me}/oom_score_adj"), cur.trim().as_bytes()).unwrap();
+        // A symlink on the way is refused: /proc/self is one.
+        assert!(p.write("self/oom_score_adj", cur.trim().as_bytes()).is_err());
+    }
+
     #[test]
     fn parses_comm_with_parens_and_spaces() {
         let raw = "42 (a) b (c)) S 1 42 42 0 -1 4194560 100 0 0 0 1 2 0 0 20 0 1 0 98765 1000 10 0";

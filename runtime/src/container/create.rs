@@ -181,31 +181,31 @@ fn prepare_child(spec: &Spec, cgroup: &CgroupRecord, pid: i32, into_cgroup: bool
     if !into_cgroup {
         cgroup.add(pid)?;
     }
-    if let Some(linux) = spec.linux() {
-        if let Some(m) = linux.uid_mappings() {
-            write_map(pid, "uid_map", m)?;
-        }
-        if let Some(m) = linux.gid_mappings() {
-            write_map(pid, "gid_map", m)?;
+    let linux = spec.linux().as_ref();
+    let maps = [
+        ("uid_map", linux.and_then(|l| l.uid_mappings().as_ref())),
+        ("gid_map", linux.and_then(|l| l.gid_mappings().as_ref())),
+    ];
+    let adj = spec.process().as_ref().and_then(|p| p.oom_score_adj());
+    if adj.is_none() && maps.iter().all(|(_, m)| m.is_none_or(|m| m.is_empty())) {
+        return Ok(());
+    }
+    let proc = crate::procfs::Proc::open()?;
+    for (file, m) in maps {
+        if let Some(m) = m.filter(|m| !m.is_empty()) {
+            proc.write(&format!("{pid}/{file}"), map_text(m).as_bytes())?;
         }
     }
-    if let Some(adj) = spec.process().as_ref().and_then(|p| p.oom_score_adj()) {
-        let f = format!("/proc/{pid}/oom_score_adj");
-        std::fs::write(&f, adj.to_string()).map_err(|e| ContainerError::Io(f.into(), e))?;
+    if let Some(adj) = adj {
+        proc.write(&format!("{pid}/oom_score_adj"), adj.to_string().as_bytes())?;
     }
     Ok(())
 }
 
-fn write_map(pid: i32, file: &str, maps: &[LinuxIdMapping]) -> Result<(), ContainerError> {
-    if maps.is_empty() {
-        return Ok(());
-    }
-    let text: String = maps
-        .iter()
+fn map_text(maps: &[LinuxIdMapping]) -> String {
+    maps.iter()
         .map(|m| format!("{} {} {}\n", m.container_id(), m.host_id(), m.size()))
-        .collect();
-    let f = format!("/proc/{pid}/{file}");
-    std::fs::write(&f, text).map_err(|e| ContainerError::Io(f.into(), e))
+        .collect()
 }
 
 fn handshake(

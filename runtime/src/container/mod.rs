@@ -45,4 +45,6 @@ pub enum ContainerError {
     Signal(#[from] crate::signal::SignalError),
     #[error(transparent)]
     Lsm(#[from] crate::lsm::LsmError),
+    #[error(transparent)]
+    Proc(#[from] crate::procfs::ProcError),
 }

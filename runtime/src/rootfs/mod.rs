@@ -30,7 +30,9 @@ pub enum RootfsError {
     #[error("invalid rootfsPropagation {0:?}")]
     Propagation(String),
     #[error("sysctl {key}: {err}")]
-    Sysctl { key: String, err: std::io::Error },
+    Sysctl { key: String, err: String },
+    #[error(transparent)]
+    Proc(#[from] crate::procfs::ProcError),
     #[error("{0} is not the null device: refusing to use it for masking")]
     NotNull(PathBuf),
 }
@@ -150,11 +152,12 @@ pub fn finish(spec: &Spec) -> Result<(), RootfsError> {
         mount(None::<&str>, "/", None::<&str>, prop, None::<&str>).map_err(sys("rootfsPropagation"))?;
     }
     let linux = spec.linux().as_ref();
-    if let Some(sysctl) = linux.and_then(|l| l.sysctl().as_ref()) {
+    if let Some(sysctl) = linux.and_then(|l| l.sysctl().as_ref()).filter(|s| !s.is_empty()) {
+        let proc = crate::procfs::Proc::open()?;
         let mut keys: Vec<_> = sysctl.iter().collect();
         keys.sort();
         for (k, v) in keys {
-            write_sysctl(k, v)?;
+            write_sysctl(&proc, k, v)?;
         }
     }
     for p in linux.and_then(|l| l.readonly_paths().as_ref()).into_iter().flatten() {
@@ -186,10 +189,10 @@ fn open_in_root_dir(p: &str) -> Result<OwnedFd, RootfsError> {
         .map_err(sys(format!("opening {p}")))
 }
 
-fn write_sysctl(key: &str, value: &str) -> Result<(), RootfsError> {
+fn write_sysctl(proc: &crate::procfs::Proc, key: &str, value: &str) -> Result<(), RootfsError> {
     let rel = if key.contains('/') { key.to_string() } else { key.replace('.', "/") };
-    let path = Path::new("/proc/sys").join(rel);
-    std::fs::write(&path, value).map_err(|err| RootfsError::Sysctl { key: key.to_string(), err })
+    proc.write(&format!("sys/{rel}"), value.as_bytes())
+        .map_err(|e| RootfsError::Sysctl { key: key.to_string(), err: e.to_string() })
 }
 
 fn readonly_path(root: BorrowedFd, path: &Path) -> Result<(), RootfsError> {
