@@ -24,6 +24,8 @@ pub enum NsError {
     },
     #[error("joining {kind} namespace: {err}")]
     Join { kind: &'static str, err: nix::Error },
+    #[error("time namespace offsets: {0}")]
+    Offsets(String),
     #[error("returning to husk's own {kind} namespace: {err}")]
     Restore { kind: &'static str, err: nix::Error },
 }
@@ -161,6 +163,42 @@ impl Entered {
 impl Drop for Entered {
     fn drop(&mut self) {
         let _ = self.restore();
+    }
+}
+
+/// Make a new time namespace for our future children with the given
+/// offsets; the returned guard puts our own time_for_children back.
+pub fn new_time_for_children(
+    offsets: &std::collections::HashMap<String, oci_spec::runtime::LinuxTimeOffset>,
+) -> Result<TimeGuard, NsError> {
+    let own = File::open("/proc/self/ns/time_for_children").map_err(|err| NsError::Open {
+        kind: "time",
+        path: "/proc/self/ns/time_for_children".into(),
+        err,
+    })?;
+    nix::sched::unshare(CloneFlags::from_bits_retain(libc::CLONE_NEWTIME))
+        .map_err(|err| NsError::Join { kind: "time", err })?;
+    let guard = TimeGuard(own.into());
+    let mut text = String::new();
+    let mut clocks: Vec<_> = offsets.iter().collect();
+    clocks.sort_by(|a, b| a.0.cmp(b.0));
+    for (clock, o) in clocks {
+        if clock != "monotonic" && clock != "boottime" {
+            return Err(NsError::Offsets(format!("unknown clock {clock:?}")));
+        }
+        text.push_str(&format!("{clock} {} {}\n", o.secs().unwrap_or(0), o.nanosecs().unwrap_or(0)));
+    }
+    let proc = crate::procfs::Proc::open().map_err(|e| NsError::Offsets(e.to_string()))?;
+    proc.write(&format!("{}/timens_offsets", std::process::id()), text.as_bytes())
+        .map_err(|e| NsError::Offsets(e.to_string()))?;
+    Ok(guard)
+}
+
+pub struct TimeGuard(OwnedFd);
+
+impl Drop for TimeGuard {
+    fn drop(&mut self) {
+        let _ = setns(self.0.as_fd(), CloneFlags::from_bits_retain(libc::CLONE_NEWTIME));
     }
 }
 

@@ -66,6 +66,7 @@ pub fn create(store: &Store, opts: &CreateOptions) -> Result<Created, ContainerE
     if opts.systemd_cgroup {
         return Err(cgroups::CgroupError::Systemd.into());
     }
+    check_host_support(&bundle.spec)?;
     dir.write_file(state::CONFIG_FILE, &bundle.raw)?;
     check_preserved_fds(opts.preserve_fds)?;
     let start = listen_start_socket(&dir)?;
@@ -92,6 +93,37 @@ pub fn create(store: &Store, opts: &CreateOptions) -> Result<Created, ContainerE
     guard.disarm();
     dir.commit();
     Ok(Created { pid, state: st, dir, pty_master })
+}
+
+/// Features the config asks for that this host cannot give: refuse them
+/// up front rather than run the container without them.
+fn check_host_support(spec: &Spec) -> Result<(), ContainerError> {
+    let linux = spec.linux().as_ref();
+    if linux.and_then(|l| l.intel_rdt().as_ref()).is_some() && !std::path::Path::new("/sys/fs/resctrl/info").exists() {
+        return Err(ContainerError::Usage("linux.intelRdt: the resctrl filesystem is not mounted on this host".into()));
+    }
+    let process = spec.process().as_ref();
+    if process.and_then(|p| p.apparmor_profile().as_ref()).is_some_and(|p| !p.is_empty()) {
+        crate::lsm::check_apparmor()?;
+    }
+    if process.and_then(|p| p.selinux_label().as_ref()).is_some_and(|p| !p.is_empty())
+        || linux.and_then(|l| l.mount_label().as_ref()).is_some_and(|p| !p.is_empty())
+    {
+        crate::lsm::check_selinux()?;
+    }
+    let has_time_ns = linux
+        .and_then(|l| l.namespaces().as_ref())
+        .is_some_and(|ns| ns.iter().any(|n| n.typ() == oci_spec::runtime::LinuxNamespaceType::Time && n.path().is_none()));
+    if linux.and_then(|l| l.time_offsets().as_ref()).is_some_and(|o| !o.is_empty()) && !has_time_ns {
+        return Err(ContainerError::Usage("linux.timeOffsets need a new time namespace".into()));
+    }
+    let has_net_ns = linux
+        .and_then(|l| l.namespaces().as_ref())
+        .is_some_and(|ns| ns.iter().any(|n| n.typ() == oci_spec::runtime::LinuxNamespaceType::Network));
+    if linux.and_then(|l| l.net_devices().as_ref()).is_some_and(|d| !d.is_empty()) && !has_net_ns {
+        return Err(ContainerError::Usage("linux.netDevices need a network namespace".into()));
+    }
+    Ok(())
 }
 
 /// `--preserve-fds N` promises fds 3..3+N: they must really be open, or
@@ -140,8 +172,17 @@ fn spawn(
         .filter(|_| cgroup.placements.len() == 1)
         .and_then(|p| std::fs::File::open(p).ok());
     // The cgroup namespace is unshared by the child once it is in its cgroup.
-    let flags = ns.new.bits() as u64 & !(libc::CLONE_NEWCGROUP as u64);
+    let mut flags = ns.new.bits() as u64 & !(libc::CLONE_NEWCGROUP as u64);
     let entered = ns.enter()?;
+    // A new time namespace with offsets is made by us, for our children,
+    // because offsets can only be set before any process lives in it.
+    let time = match bundle.spec.linux().as_ref().and_then(|l| l.time_offsets().as_ref()).filter(|o| !o.is_empty()) {
+        Some(offsets) => {
+            flags &= !(libc::CLONE_NEWTIME as u64);
+            Some(crate::namespaces::new_time_for_children(offsets)?)
+        }
+        None => None,
+    };
     let forked = clone::fork(flags, cg_fd.as_ref().map(|f| f.as_raw_fd()));
     match forked {
         Ok(Forked::Child) => {
@@ -164,6 +205,8 @@ fn spawn(
         Ok(Forked::Parent { pid, into_cgroup }) => {
             drop(child_chan);
             drop(start);
+            // Only the parent goes back: the child stays in the namespaces.
+            drop(time);
             let guard = ChildGuard(Some(pid));
             entered.leave()?;
             prepare_child(&bundle.spec, cgroup, pid, into_cgroup)?;
@@ -186,6 +229,9 @@ fn prepare_child(spec: &Spec, cgroup: &CgroupRecord, pid: i32, into_cgroup: bool
         ("uid_map", linux.and_then(|l| l.uid_mappings().as_ref())),
         ("gid_map", linux.and_then(|l| l.gid_mappings().as_ref())),
     ];
+    for (host, dev) in linux.and_then(|l| l.net_devices().as_ref()).into_iter().flatten() {
+        crate::netdev::move_device(host, pid, dev.name().as_deref())?;
+    }
     let adj = spec.process().as_ref().and_then(|p| p.oom_score_adj());
     if adj.is_none() && maps.iter().all(|(_, m)| m.is_none_or(|m| m.is_empty())) {
         return Ok(());

@@ -319,6 +319,7 @@ fn child(a: ChildArgs) -> ! {
 
 fn setup(a: &ChildArgs) -> Result<std::convert::Infallible, init::InitError> {
     init::set_pdeathsig(true)?;
+    init::apply_initial_affinity(Some(a.process))?;
     a.chan.expect(Msg::Go, "Go")?;
     nix::sched::setns(a.pidfd.as_fd(), a.ns).map_err(|err| init::InitError::Sys { what: "joining the container's namespaces", err })?;
     if a.in_userns {
@@ -338,7 +339,7 @@ fn setup(a: &ChildArgs) -> Result<std::convert::Infallible, init::InitError> {
     let linux = a.config.linux().as_ref();
     let (exec, filter) = init::finalize(&Finalize {
         process: a.process,
-        seccomp: linux.and_then(|l| l.seccomp().as_ref()),
+        linux,
         setgroups_ok: a.setgroups_ok,
     })?;
     process::seal_fds(a.preserve_fds)?;

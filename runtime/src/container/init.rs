@@ -17,6 +17,7 @@ use crate::console;
 use crate::hooks;
 use crate::namespaces::{self, Plan};
 use crate::process::{self, Exec};
+use crate::process_attrs;
 use crate::rootfs;
 use crate::seccomp;
 use crate::sync::{Channel, Msg};
@@ -41,6 +42,8 @@ pub enum InitError {
     Hook(#[from] hooks::HookError),
     #[error(transparent)]
     Seccomp(#[from] seccomp::SeccompError),
+    #[error(transparent)]
+    Attr(#[from] process_attrs::AttrError),
     #[error("{what}: {err}")]
     Sys { what: &'static str, err: nix::Error },
 }
@@ -140,6 +143,7 @@ struct Prepared {
 
 fn setup(a: &InitArgs) -> Result<Prepared, InitError> {
     set_pdeathsig(true)?;
+    apply_initial_affinity(a.spec.process().as_ref())?;
     // The parent moves us into our cgroups and writes our id maps first.
     a.chan.expect(Msg::Go, "Go")?;
     let linux = a.spec.linux().as_ref();
@@ -223,7 +227,7 @@ fn setup(a: &InitArgs) -> Result<Prepared, InitError> {
     let setgroups_ok = !in_userns || linux.and_then(|l| l.gid_mappings().as_ref()).is_some_and(|m| !m.is_empty());
     let (exec, filter) = finalize(&Finalize {
         process,
-        seccomp: linux.and_then(|l| l.seccomp().as_ref()),
+        linux,
         setgroups_ok,
     })?;
     a.chan.send(&Msg::Ready)?;
@@ -274,10 +278,19 @@ fn start_and_exec(a: &InitArgs, p: &Prepared) -> Result<std::convert::Infallible
     Err(p.exec.exec().into())
 }
 
+/// execCPUAffinity.initial applies while the process is still husk's,
+/// before it joins the container's cgroup; `final` applies just before exec.
+pub fn apply_initial_affinity(p: Option<&oci_spec::runtime::Process>) -> Result<(), InitError> {
+    if let Some(cpus) = p.and_then(|p| p.exec_cpu_affinity().as_ref()).and_then(|a| a.initial().as_deref()) {
+        process_attrs::set_cpu_affinity(cpus)?;
+    }
+    Ok(())
+}
+
 /// The part of process setup shared by `create` and `exec`.
 pub struct Finalize<'a> {
     pub process: &'a oci_spec::runtime::Process,
-    pub seccomp: Option<&'a oci_spec::runtime::LinuxSeccomp>,
+    pub linux: Option<&'a oci_spec::runtime::Linux>,
     pub setgroups_ok: bool,
 }
 
@@ -292,7 +305,22 @@ pub fn finalize(f: &Finalize) -> Result<(Exec, Option<seccomp::Filter>), InitErr
     let args = process.args().clone().unwrap_or_default();
     let caps = capabilities::resolve(process.capabilities().as_ref())?;
     let nnp = process.no_new_privileges().unwrap_or(false);
-    let mut filter = f.seccomp.map(seccomp::build).transpose()?;
+    if let Some(p) = f.linux.and_then(|l| l.personality().as_ref()) {
+        process_attrs::set_personality(p)?;
+    }
+    if let Some(m) = f.linux.and_then(|l| l.memory_policy().as_ref()) {
+        process_attrs::set_memory_policy(m)?;
+    }
+    if let Some(s) = process.scheduler() {
+        process_attrs::set_scheduler(s)?;
+    }
+    if let Some(io) = process.io_priority() {
+        process_attrs::set_io_priority(io)?;
+    }
+    if let Some(cpus) = process.exec_cpu_affinity().as_ref().and_then(|a| a.cpu_affinity_final().as_deref()) {
+        process_attrs::set_cpu_affinity(cpus)?;
+    }
+    let mut filter = f.linux.and_then(|l| l.seccomp().as_ref()).map(seccomp::build).transpose()?;
     if !nnp {
         if let Some(fl) = filter.take() {
             fl.load()?;

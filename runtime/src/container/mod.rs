@@ -47,4 +47,6 @@ pub enum ContainerError {
     Lsm(#[from] crate::lsm::LsmError),
     #[error(transparent)]
     Proc(#[from] crate::procfs::ProcError),
+    #[error(transparent)]
+    Netdev(#[from] crate::netdev::NetdevError),
 }
