@@ -39,6 +39,7 @@ pub const SUPPORTED_ACTIONS: &[&str] = &[
     "SCMP_ACT_TRACE",
     "SCMP_ACT_LOG",
     "SCMP_ACT_ALLOW",
+    "SCMP_ACT_NOTIFY",
 ];
 pub const SUPPORTED_OPERATORS: &[&str] = &[
     "SCMP_CMP_NE",
@@ -107,11 +108,7 @@ pub fn action(a: LinuxSeccompAction, errno_ret: Option<u32>) -> Result<ScmpActio
         A::ScmpActTrace => ScmpAction::Trace(errno_ret.unwrap_or(DEFAULT_ERRNO) as u16),
         A::ScmpActLog => ScmpAction::Log,
         A::ScmpActAllow => ScmpAction::Allow,
-        A::ScmpActNotify => {
-            return Err(SeccompError::Invalid(
-                "SCMP_ACT_NOTIFY is not supported by husk yet".into(),
-            ))
-        }
+        A::ScmpActNotify => ScmpAction::Notify,
     })
 }
 
@@ -227,6 +224,71 @@ impl Filter {
     }
 }
 
+/// Where the filter is between build and exec.
+pub enum Stage {
+    None,
+    /// Built, to be loaded just before exec.
+    Pending(Filter),
+    /// Already loaded (without noNewPrivileges it must be loaded while
+    /// CAP_SYS_ADMIN is held); carries the notify fd if any.
+    Loaded(Option<std::os::fd::RawFd>),
+}
+
+impl Stage {
+    /// Load the filter if it is still pending; return the notify fd.
+    pub fn finish(self) -> Result<Option<std::os::fd::RawFd>, SeccompError> {
+        match self {
+            Stage::None => Ok(None),
+            Stage::Pending(f) => f.load(),
+            Stage::Loaded(fd) => Ok(fd),
+        }
+    }
+}
+
+/// Connect to `linux.seccomp.listenerPath` (a host path: done by the parent,
+/// before the container process changes its root).
+pub fn connect_listener(s: &LinuxSeccomp) -> Result<Option<std::os::fd::OwnedFd>, SeccompError> {
+    let uses_notify = s.default_action() == LinuxSeccompAction::ScmpActNotify
+        || s.syscalls().iter().flatten().any(|r| r.action() == LinuxSeccompAction::ScmpActNotify);
+    match (uses_notify, s.listener_path()) {
+        (true, Some(p)) => std::os::unix::net::UnixStream::connect(p)
+            .map(|c| Some(c.into()))
+            .map_err(|e| SeccompError::Invalid(format!("connecting to listenerPath {}: {e}", p.display()))),
+        _ => Ok(None),
+    }
+}
+
+/// Hand the notify fd to the listener the way runc does: a JSON
+/// ContainerProcessState with `"fds": ["seccompFd"]` and the fd attached.
+pub fn send_to_listener(
+    sock: &std::os::fd::OwnedFd,
+    notify_fd: std::os::fd::RawFd,
+    pid: i32,
+    metadata: &str,
+    state: serde_json::Value,
+) -> Result<(), SeccompError> {
+    use nix::sys::socket::{sendmsg, ControlMessage, MsgFlags};
+    use std::os::fd::AsRawFd;
+    let msg = serde_json::json!({
+        "ociVersion": "1.0.2",
+        "fds": ["seccompFd"],
+        "pid": pid,
+        "metadata": metadata,
+        "state": state,
+    })
+    .to_string();
+    let fds = [notify_fd];
+    sendmsg::<()>(
+        sock.as_raw_fd(),
+        &[std::io::IoSlice::new(msg.as_bytes())],
+        &[ControlMessage::ScmRights(&fds)],
+        MsgFlags::empty(),
+        None,
+    )
+    .map_err(|e| SeccompError::Invalid(format!("sending the notify fd to the listener: {e}")))?;
+    Ok(())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -252,7 +314,7 @@ mod tests {
     }
 
     #[test]
-    fn notify_is_refused_until_supported() {
+    fn notify_without_listener_is_an_error() {
         let s = spec(serde_json::json!({
             "defaultAction": "SCMP_ACT_ALLOW",
             "syscalls": [{"names": ["mkdir"], "action": "SCMP_ACT_NOTIFY"}]

@@ -75,6 +75,8 @@ pub fn create(store: &Store, opts: &CreateOptions) -> Result<Created, ContainerE
     let placements = cgroups::plan(linux.cgroups_path().as_deref(), &opts.id)?;
     let cgroup = cgroups::create(placements)?;
     let guard = CgroupGuard(Some(&cgroup));
+    cgroup.apply(&cgroups::Resources::for_container(linux).map_err(cgroups::CgroupError::from)?)
+        .map_err(cgroups::CgroupError::from)?;
     // Foreground with a terminal and no socket: we are our own console
     // socket, through a socketpair.
     let (console, own_console) = match (&opts.console_socket, terminal) {
@@ -85,7 +87,11 @@ pub fn create(store: &Store, opts: &CreateOptions) -> Result<Created, ContainerE
         }
         (None, false) => (None, None),
     };
-    let (pid, chan) = spawn(&bundle, opts, &ns, &cgroup, start, console)?;
+    let listener = match linux.seccomp() {
+        Some(s) => crate::seccomp::connect_listener(s).map_err(|e| ContainerError::Init(e.to_string()))?,
+        None => None,
+    };
+    let (pid, chan) = spawn(&bundle, opts, &ns, &cgroup, start, console, listener)?;
     let kill_guard = ChildGuard(Some(pid));
     let st = handshake(&bundle, opts, &chan, &cgroup, pid, &mut dir)?;
     let pty_master = own_console.map(|s| console::recv_master(&s)).transpose()?;
@@ -165,6 +171,7 @@ fn spawn(
     cgroup: &CgroupRecord,
     start: OwnedFd,
     console: Option<OwnedFd>,
+    seccomp_listener: Option<OwnedFd>,
 ) -> Result<(i32, sync::Channel), ContainerError> {
     let (parent_chan, child_chan) = sync::pair()?;
     let cg_fd = cgroup
@@ -200,6 +207,7 @@ fn spawn(
                 no_pivot: opts.no_pivot,
                 no_new_keyring: opts.no_new_keyring,
                 preserve_fds: opts.preserve_fds,
+                seccomp_listener,
             })
         }
         Ok(Forked::Parent { pid, into_cgroup }) => {

@@ -108,6 +108,10 @@ pub fn exec(store: &Store, opts: &ExecOptions) -> Result<i32, ContainerError> {
         .as_ref()
         .and_then(|c| c.unified_path().filter(|_| c.placements.len() == 1))
         .and_then(|p| std::fs::File::open(p).ok());
+    let seccomp_listener = match linux.and_then(|l| l.seccomp().as_ref()) {
+        Some(s) => crate::seccomp::connect_listener(s).map_err(|e| ContainerError::Init(e.to_string()))?,
+        None => None,
+    };
     let (parent_chan, child_chan) = sync::pair()?;
     let restore = enter_for_children(&pidfd, parent_ns)?;
     let forked = clone::fork(0, cg_fd.as_ref().map(|f| f.as_raw_fd()));
@@ -125,6 +129,9 @@ pub fn exec(store: &Store, opts: &ExecOptions) -> Result<i32, ContainerError> {
                 config: &config,
                 setgroups_ok,
                 preserve_fds: opts.preserve_fds,
+                seccomp_listener,
+                state: st.spec_state(status),
+                host_pid: 0,
             })
         }
         Ok(Forked::Parent { pid, into_cgroup }) => {
@@ -300,14 +307,25 @@ struct ChildArgs<'a> {
     config: &'a Spec,
     setgroups_ok: bool,
     preserve_fds: i32,
+    seccomp_listener: Option<OwnedFd>,
+    /// The container state, for the seccomp listener.
+    state: serde_json::Value,
+    /// Our pid as the host sees it (read before entering the namespaces).
+    host_pid: i32,
 }
 
-fn child(a: ChildArgs) -> ! {
+fn child(mut a: ChildArgs) -> ! {
     let _ = nix::sys::prctl::set_dumpable(false);
     let mut keep = vec![a.chan.as_raw_fd(), a.pidfd.as_raw_fd()];
     keep.extend(a.console.as_ref().map(|c| c.as_raw_fd()));
+    keep.extend(a.seccomp_listener.as_ref().map(|c| c.as_raw_fd()));
     process::close_fds_except(3 + a.preserve_fds, &keep);
     init::reset_signals();
+    // Still in the host's mount namespace: its /proc/self is our host pid.
+    a.host_pid = std::fs::read_link("/proc/self")
+        .ok()
+        .and_then(|p| p.to_str().and_then(|s| s.parse().ok()))
+        .unwrap_or(0);
     match setup(&a) {
         Ok(never) => match never {},
         Err(e) => {
@@ -337,15 +355,16 @@ fn setup(a: &ChildArgs) -> Result<std::convert::Infallible, init::InitError> {
         console::become_stdio(&pty.peer)?;
     }
     let linux = a.config.linux().as_ref();
-    let (exec, filter) = init::finalize(&Finalize {
+    let (exec, stage) = init::finalize(&Finalize {
         process: a.process,
         linux,
         setgroups_ok: a.setgroups_ok,
     })?;
+    let metadata = linux.and_then(|l| l.seccomp().as_ref()).and_then(|s| s.listener_metadata().clone());
+    let mut state = a.state.clone();
+    state["pid"] = a.host_pid.into();
+    init::notify_listener(a.seccomp_listener.as_ref(), stage, a.host_pid, metadata.as_deref(), state)?;
     process::seal_fds(a.preserve_fds)?;
-    if let Some(f) = &filter {
-        f.load()?;
-    }
     // A detached exec outlives us: no parent-death signal past this point.
     init::set_pdeathsig(false)?;
     let _ = a.id;

@@ -66,6 +66,8 @@ pub struct InitArgs<'a> {
     pub no_pivot: bool,
     pub no_new_keyring: bool,
     pub preserve_fds: i32,
+    /// Connected to linux.seccomp.listenerPath when the filter notifies.
+    pub seccomp_listener: Option<OwnedFd>,
 }
 
 /// Does the create handshake include the hooks round trip?
@@ -106,6 +108,7 @@ pub fn protect_self(a: &InitArgs) {
     let mut keep = vec![a.chan.as_raw_fd(), a.start.as_raw_fd()];
     keep.extend(a.console.as_ref().map(|c| c.as_raw_fd()));
     keep.extend(a.ns.join_user.as_ref().map(|u| u.as_raw_fd()));
+    keep.extend(a.seccomp_listener.as_ref().map(|u| u.as_raw_fd()));
     process::close_fds_except(3 + a.preserve_fds, &keep);
 }
 
@@ -135,7 +138,7 @@ pub(super) fn set_pdeathsig(on: bool) -> Result<(), InitError> {
 struct Prepared {
     exec: Exec,
     /// Loaded just before exec (noNewPrivileges) or already loaded (None).
-    filter: Option<seccomp::Filter>,
+    seccomp: seccomp::Stage,
     /// The state document for startContainer hooks, from the parent: only
     /// it knows our pid as seen from outside the pid namespace.
     state: String,
@@ -225,7 +228,7 @@ fn setup(a: &InitArgs) -> Result<Prepared, InitError> {
         process::join_session_keyring(a.id)?;
     }
     let setgroups_ok = !in_userns || linux.and_then(|l| l.gid_mappings().as_ref()).is_some_and(|m| !m.is_empty());
-    let (exec, filter) = finalize(&Finalize {
+    let (exec, seccomp) = finalize(&Finalize {
         process,
         linux,
         setgroups_ok,
@@ -238,7 +241,7 @@ fn setup(a: &InitArgs) -> Result<Prepared, InitError> {
     };
     set_pdeathsig(false)?;
     a.chan.send(&Msg::Committed)?;
-    Ok(Prepared { exec, state, filter })
+    Ok(Prepared { exec, state, seccomp })
 }
 
 fn wait_and_exec(a: &InitArgs, p: Prepared) -> Result<std::convert::Infallible, InitError> {
@@ -256,7 +259,7 @@ fn wait_and_exec(a: &InitArgs, p: Prepared) -> Result<std::convert::Infallible, 
             // A connection that says nothing else is not `start`.
             _ => continue,
         }
-        let err = match start_and_exec(a, &p) {
+        let err = match start_and_exec(a, p) {
             Ok(never) => match never {},
             Err(e) => e,
         };
@@ -265,17 +268,36 @@ fn wait_and_exec(a: &InitArgs, p: Prepared) -> Result<std::convert::Infallible, 
     }
 }
 
-fn start_and_exec(a: &InitArgs, p: &Prepared) -> Result<std::convert::Infallible, InitError> {
+fn start_and_exec(a: &InitArgs, p: Prepared) -> Result<std::convert::Infallible, InitError> {
     if let Some(h) = a.spec.hooks().as_ref().and_then(|h| h.start_container().as_ref()) {
         hooks::run_all("startContainer", Some(h), p.state.as_bytes())?;
     }
+    let state: serde_json::Value = serde_json::from_str(&p.state).unwrap_or_default();
+    let pid = state["pid"].as_i64().unwrap_or(0) as i32;
+    let metadata = a.spec.linux().as_ref().and_then(|l| l.seccomp().as_ref()).and_then(|s| s.listener_metadata().clone());
+    notify_listener(a.seccomp_listener.as_ref(), p.seccomp, pid, metadata.as_deref(), state)?;
     process::seal_fds(a.preserve_fds)?;
-    if let Some(f) = &p.filter {
-        f.load()?;
-    }
     // On success the exec closes the `start` connection (CLOEXEC): that EOF
     // is how `start` learns the user program is running.
     Err(p.exec.exec().into())
+}
+
+/// Load a pending filter and hand its notify fd, if any, to the listener.
+pub fn notify_listener(
+    listener: Option<&OwnedFd>,
+    stage: seccomp::Stage,
+    pid: i32,
+    metadata: Option<&str>,
+    state: serde_json::Value,
+) -> Result<(), InitError> {
+    if let Some(fd) = stage.finish()? {
+        if let Some(sock) = listener {
+            seccomp::send_to_listener(sock, fd, pid, metadata.unwrap_or(""), state)?;
+        }
+        // SAFETY: our copy of the notify fd; the listener has its own now.
+        unsafe { libc::close(fd) };
+    }
+    Ok(())
 }
 
 /// execCPUAffinity.initial applies while the process is still husk's,
@@ -298,7 +320,7 @@ pub struct Finalize<'a> {
 /// resolved program. The seccomp filter is returned unloaded when it can
 /// wait until just before exec (noNewPrivileges), and is loaded here, while
 /// CAP_SYS_ADMIN is still held, when it cannot.
-pub fn finalize(f: &Finalize) -> Result<(Exec, Option<seccomp::Filter>), InitError> {
+pub fn finalize(f: &Finalize) -> Result<(Exec, seccomp::Stage), InitError> {
     let process = f.process;
     process::set_rlimits(process)?;
     let env = process::environment(process);
@@ -320,12 +342,11 @@ pub fn finalize(f: &Finalize) -> Result<(Exec, Option<seccomp::Filter>), InitErr
     if let Some(cpus) = process.exec_cpu_affinity().as_ref().and_then(|a| a.cpu_affinity_final().as_deref()) {
         process_attrs::set_cpu_affinity(cpus)?;
     }
-    let mut filter = f.linux.and_then(|l| l.seccomp().as_ref()).map(seccomp::build).transpose()?;
-    if !nnp {
-        if let Some(fl) = filter.take() {
-            fl.load()?;
-        }
-    }
+    let stage = match f.linux.and_then(|l| l.seccomp().as_ref()).map(seccomp::build).transpose()? {
+        None => seccomp::Stage::None,
+        Some(fl) if nnp => seccomp::Stage::Pending(fl),
+        Some(fl) => seccomp::Stage::Loaded(fl.load()?),
+    };
     capabilities::drop_bounding(&caps)?;
     process::set_user(process, f.setgroups_ok)?;
     capabilities::apply(&caps)?;
@@ -337,5 +358,5 @@ pub fn finalize(f: &Finalize) -> Result<(Exec, Option<seccomp::Filter>), InitErr
         process::set_no_new_privs()?;
     }
     process::set_umask(process);
-    Ok((Exec::new(&path, &args, &env)?, filter))
+    Ok((Exec::new(&path, &args, &env)?, stage))
 }
