@@ -88,6 +88,29 @@ pub struct ContainerState {
 }
 
 impl ContainerState {
+    pub fn new(
+        id: &str,
+        spec: &oci_spec::runtime::Spec,
+        bundle: &Path,
+        rootfs: &Path,
+        pid: i32,
+        cgroup: Option<CgroupRecord>,
+    ) -> ContainerState {
+        ContainerState {
+            id: id.to_string(),
+            pid,
+            start_time: 0,
+            bundle: bundle.to_path_buf(),
+            rootfs: rootfs.to_path_buf(),
+            created: now_rfc3339(),
+            annotations: spec.annotations().clone().unwrap_or_default(),
+            owner: String::new(),
+            cgroup,
+            hooks: spec.hooks().clone(),
+            oci_version: spec.version().clone(),
+        }
+    }
+
     /// The runtime-spec state document, in the field order runc prints.
     pub fn spec_state(&self, status: Status) -> serde_json::Value {
         let mut v = serde_json::json!({

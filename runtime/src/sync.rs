@@ -32,14 +32,16 @@ pub enum Msg {
     Go,
     /// child → parent: mounts are made; run prestart and createRuntime hooks.
     RunRuntimeHooks,
-    /// parent → child: the hooks succeeded; carries the state document for
-    /// createContainer hooks.
-    HooksDone(String),
+    /// parent → child: the hooks succeeded; carries our pid as the host
+    /// sees it, for the state document of createContainer hooks. (Documents
+    /// themselves are not sent: annotations can make them larger than a
+    /// datagram, and the child has the config already.)
+    HooksDone(i32),
     /// child → parent: setup finished, waiting for `start`.
     Ready,
     /// parent → child: the state is recorded; outlive the parent from now on.
-    /// Carries the "created" state document for startContainer hooks.
-    Commit(String),
+    /// Carries the host pid, as HooksDone.
+    Commit(i32),
     /// child → parent: the parent-death signal is cleared.
     Committed,
     /// `start` → container: go ahead and exec. The container answers only
@@ -47,6 +49,24 @@ pub enum Msg {
     Start,
     /// child → parent: setup failed.
     Error(String),
+}
+
+/// Longest error text sent over the channel: error messages can quote user
+/// input (a path of megabytes), and one datagram must carry them.
+pub const MAX_ERROR: usize = 4096;
+
+/// An `Error` message, its text cut to [`MAX_ERROR`] bytes.
+pub fn error(text: impl Into<String>) -> Msg {
+    let mut t: String = text.into();
+    if t.len() > MAX_ERROR {
+        let mut cut = MAX_ERROR;
+        while !t.is_char_boundary(cut) {
+            cut -= 1;
+        }
+        t.truncate(cut);
+        t.push_str("...");
+    }
+    Msg::Error(t)
 }
 
 pub struct Channel {

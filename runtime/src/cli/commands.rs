@@ -39,7 +39,11 @@ pub fn dispatch(cli: Cli) -> i32 {
     match run(&cli, command) {
         Ok(code) => code,
         Err(e) => {
-            let msg = e.to_string();
+            // Errors may quote user input of any size: keep the line readable.
+            let msg = match crate::sync::error(e.to_string()) {
+                crate::sync::Msg::Error(m) => m,
+                _ => e.to_string(),
+            };
             logger.write(tracing::Level::ERROR, &msg);
             if logger.logs_to_file() {
                 eprintln!("husk: {msg}");
@@ -108,6 +112,11 @@ fn run(cli: &Cli, command: &Command) -> Result<i32> {
         Command::Delete { id, force } => ops::delete(&store, id, *force).map(|_| 0),
         Command::List { quiet, format } => list(&store, *quiet, *format).map(|_| 0),
         Command::Spec { bundle, rootless } => write_spec(bundle, *rootless).map(|_| 0),
+        Command::Update(a) => super::cgroup_commands::update(&store, a),
+        Command::Pause { id } => super::cgroup_commands::pause(&store, id),
+        Command::Resume { id } => super::cgroup_commands::resume(&store, id),
+        Command::Ps(a) => super::cgroup_commands::ps(&store, a),
+        Command::Events(a) => super::cgroup_commands::events(&store, a),
         Command::Exec(a) => container::exec::exec(&store, &exec_options(a)),
         Command::Features => {
             print_json(&crate::features::features());

@@ -271,19 +271,7 @@ fn handshake(
     dir: &mut ContainerDir,
 ) -> Result<ContainerState, ContainerError> {
     let spec = &bundle.spec;
-    let mut st = ContainerState {
-        id: opts.id.clone(),
-        pid,
-        start_time: 0,
-        bundle: bundle.dir.clone(),
-        rootfs: bundle.rootfs.clone(),
-        created: state::now_rfc3339(),
-        annotations: spec.annotations().clone().unwrap_or_default(),
-        owner: String::new(),
-        cgroup: Some(cgroup.clone()),
-        hooks: spec.hooks().clone(),
-        oci_version: spec.version().clone(),
-    };
+    let mut st = ContainerState::new(&opts.id, spec, &bundle.dir, &bundle.rootfs, pid, Some(cgroup.clone()));
     if init::wants_hook_sync(spec) {
         chan.expect(Msg::RunRuntimeHooks, "RunRuntimeHooks").map_err(child_error)?;
         let doc = st.spec_state(Status::Creating).to_string();
@@ -291,10 +279,10 @@ fn handshake(
         let res = hooks::run_all("prestart", h.and_then(|h| h.prestart().as_ref()), doc.as_bytes())
             .and_then(|_| hooks::run_all("createRuntime", h.and_then(|h| h.create_runtime().as_ref()), doc.as_bytes()));
         if let Err(e) = res {
-            let _ = chan.send(&Msg::Error(e.to_string()));
+            let _ = chan.send(&crate::sync::error(e.to_string()));
             return Err(e.into());
         }
-        chan.send(&Msg::HooksDone(doc))?;
+        chan.send(&Msg::HooksDone(pid))?;
     }
     chan.expect(Msg::Ready, "Ready").map_err(child_error)?;
     st.start_time = crate::procfs::proc_stat(pid)
@@ -304,7 +292,7 @@ fn handshake(
     if let Some(pf) = &opts.pid_file {
         write_pid_file(pf, pid)?;
     }
-    chan.send(&Msg::Commit(st.spec_state(Status::Created).to_string()))?;
+    chan.send(&Msg::Commit(pid))?;
     chan.expect(Msg::Committed, "Committed").map_err(child_error)?;
     Ok(st)
 }

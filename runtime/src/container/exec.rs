@@ -329,7 +329,7 @@ fn child(mut a: ChildArgs) -> ! {
     match setup(&a) {
         Ok(never) => match never {},
         Err(e) => {
-            let _ = a.chan.send(&Msg::Error(e.to_string()));
+            let _ = a.chan.send(&crate::sync::error(e.to_string()));
             init::exit(1)
         }
     }

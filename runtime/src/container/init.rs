@@ -20,6 +20,7 @@ use crate::process::{self, Exec};
 use crate::process_attrs;
 use crate::rootfs;
 use crate::seccomp;
+use crate::state::{ContainerState, Status};
 use crate::sync::{Channel, Msg};
 
 #[derive(Debug, thiserror::Error)]
@@ -86,7 +87,7 @@ pub fn run(a: InitArgs) -> ! {
     let prepared = match setup(&a) {
         Ok(p) => p,
         Err(e) => {
-            let _ = a.chan.send(&Msg::Error(e.to_string()));
+            let _ = a.chan.send(&crate::sync::error(e.to_string()));
             exit(1);
         }
     };
@@ -196,7 +197,7 @@ fn setup(a: &InitArgs) -> Result<Prepared, InitError> {
     if wants_hook_sync(a.spec) {
         a.chan.send(&Msg::RunRuntimeHooks)?;
         let state = match a.chan.recv()? {
-            Msg::HooksDone(s) => s,
+            Msg::HooksDone(pid) => hook_state(a, pid, Status::Creating),
             Msg::Error(e) => return Err(crate::sync::ExpectError::Peer(e).into()),
             got => return Err(crate::sync::SyncError::Unexpected { got, wanted: "HooksDone" }.into()),
         };
@@ -235,7 +236,7 @@ fn setup(a: &InitArgs) -> Result<Prepared, InitError> {
     })?;
     a.chan.send(&Msg::Ready)?;
     let state = match a.chan.recv()? {
-        Msg::Commit(state) => state,
+        Msg::Commit(pid) => hook_state(a, pid, Status::Created),
         Msg::Error(e) => return Err(crate::sync::ExpectError::Peer(e).into()),
         got => return Err(crate::sync::SyncError::Unexpected { got, wanted: "Commit" }.into()),
     };
@@ -263,7 +264,7 @@ fn wait_and_exec(a: &InitArgs, p: Prepared) -> Result<std::convert::Infallible, 
             Ok(never) => match never {},
             Err(e) => e,
         };
-        let _ = conn.send(&Msg::Error(err.to_string()));
+        let _ = conn.send(&crate::sync::error(err.to_string()));
         exit(1);
     }
 }
@@ -280,6 +281,12 @@ fn start_and_exec(a: &InitArgs, p: Prepared) -> Result<std::convert::Infallible,
     // On success the exec closes the `start` connection (CLOEXEC): that EOF
     // is how `start` learns the user program is running.
     Err(p.exec.exec().into())
+}
+
+fn hook_state(a: &InitArgs, pid: i32, status: Status) -> String {
+    ContainerState::new(a.id, a.spec, a.bundle, a.rootfs, pid, None)
+        .spec_state(status)
+        .to_string()
 }
 
 /// Load a pending filter and hand its notify fd, if any, to the listener.
