@@ -7,7 +7,12 @@
 //! ones it made, so `destroy` removes exactly those and never a cgroup husk
 //! did not create.
 
+pub mod devices;
 mod mountinfo;
+pub mod resources;
+mod resources_v1;
+mod resources_v2;
+pub mod stats;
 pub mod v1;
 pub mod v2;
 
@@ -16,6 +21,7 @@ use std::path::{Path, PathBuf};
 use serde::{Deserialize, Serialize};
 
 pub use mountinfo::{hierarchies, Hierarchy};
+pub use resources::{ResourceError, Resources};
 
 #[derive(Debug, thiserror::Error)]
 pub enum CgroupError {
@@ -31,6 +37,10 @@ pub enum CgroupError {
     Busy(PathBuf),
     #[error("systemd cgroup driver is not supported yet: drop --systemd-cgroup")]
     Systemd,
+    #[error("no freezer: neither a v1 freezer hierarchy nor cgroup.freeze in {0}")]
+    NoFreezer(PathBuf),
+    #[error(transparent)]
+    Resources(#[from] ResourceError),
 }
 
 pub(crate) fn io(path: &Path) -> impl FnOnce(std::io::Error) -> CgroupError + '_ {
@@ -133,6 +143,11 @@ fn create_one(p: &Placement, created: &mut Vec<PathBuf>) -> Result<(), CgroupErr
         if p.kind == Kind::V1 && p.controllers.iter().any(|c| c == "cpuset") {
             v1::inherit_cpuset(dir)?;
         }
+        // A v2 child only gets the controllers its parent delegates: do so
+        // for the intermediate directories husk made (never for others).
+        if p.kind == Kind::V2 && dir != &p.path {
+            v2::delegate_all(dir)?;
+        }
     }
     if missing.is_empty() && !read_pids(&p.path)?.is_empty() {
         return Err(CgroupError::NotEmpty(p.path.clone()));
@@ -177,6 +192,43 @@ impl CgroupRecord {
         }
     }
 
+    /// Every process of the container, also those in sub-cgroups the
+    /// container made itself (what `ps` lists).
+    pub fn all_pids(&self) -> Result<Vec<i32>, CgroupError> {
+        let Some(p) = self.primary() else {
+            return Ok(Vec::new());
+        };
+        let mut out = Vec::new();
+        let mut stack = vec![p.path.clone()];
+        while let Some(dir) = stack.pop() {
+            out.extend(read_pids(&dir)?);
+            if let Ok(rd) = std::fs::read_dir(&dir) {
+                let mut subs: Vec<PathBuf> = rd
+                    .filter_map(|e| e.ok())
+                    .filter(|e| e.file_type().is_ok_and(|t| t.is_dir()))
+                    .map(|e| e.path())
+                    .collect();
+                subs.sort();
+                stack.extend(subs.into_iter().rev());
+            }
+        }
+        Ok(out)
+    }
+
+    /// Freeze (pause) or thaw (resume) every process of the container.
+    pub fn set_frozen(&self, frozen: bool) -> Result<(), CgroupError> {
+        if let Some(f) = self.freezer() {
+            return v1::freeze(&f.path, frozen);
+        }
+        match self.v2_dir() {
+            Some(d) if d.join("cgroup.freeze").exists() => v2::freeze(d, frozen),
+            Some(d) => Err(CgroupError::NoFreezer(d.to_path_buf())),
+            None => Err(CgroupError::NoFreezer(
+                self.placements.first().map(|p| p.path.clone()).unwrap_or_default(),
+            )),
+        }
+    }
+
     pub fn is_frozen(&self) -> bool {
         if let Some(f) = self.freezer() {
             return v1::is_frozen(&f.path);
@@ -190,25 +242,34 @@ impl CgroupRecord {
     /// Send `sig` to every process of the container, without letting a
     /// forking process slip out between listing and signalling.
     pub fn signal_all(&self, sig: i32) -> Result<(), CgroupError> {
+        let freezer = self.freezer();
         if sig == libc::SIGKILL {
             if let Some(p) = self.placements.iter().find(|p| p.kind == Kind::V2) {
                 if v2::kill(&p.path)? {
+                    // A v1-frozen (paused) task only dies once thawed.
+                    if let Some(f) = freezer.filter(|f| v1::is_frozen(&f.path)) {
+                        v1::freeze(&f.path, false)?;
+                    }
                     return Ok(());
                 }
             }
         }
-        let freezer = self.freezer();
+        // Freezing stops forks racing the kill; a container that was
+        // paused stays paused, unless it is being killed.
+        let was_frozen = freezer.is_some_and(|f| v1::is_frozen(&f.path));
         if let Some(f) = freezer {
             v1::freeze(&f.path, true)?;
         }
-        let res = self.pids().map(|pids| {
+        let res = self.all_pids().map(|pids| {
             for pid in pids {
                 // SAFETY: kill(2) with a pid read from the container's cgroup.
                 unsafe { libc::kill(pid, sig) };
             }
         });
         if let Some(f) = freezer {
-            v1::freeze(&f.path, false)?;
+            if !was_frozen || sig == libc::SIGKILL {
+                v1::freeze(&f.path, false)?;
+            }
         }
         res
     }

@@ -35,3 +35,14 @@ pub fn is_frozen(dir: &Path) -> bool {
         .map(|s| s.trim() == "1")
         .unwrap_or(false)
 }
+
+/// Enable in `dir`'s subtree_control every controller `dir` has.
+pub fn delegate_all(dir: &Path) -> Result<(), CgroupError> {
+    let f = dir.join("cgroup.controllers");
+    let ctrls = std::fs::read_to_string(&f).map_err(io(&f))?;
+    let sc = dir.join("cgroup.subtree_control");
+    for c in ctrls.split_whitespace() {
+        std::fs::write(&sc, format!("+{c}")).map_err(io(&sc))?;
+    }
+    Ok(())
+}

@@ -1,5 +1,6 @@
 //! The runc-compatible command line.
 
+mod cgroup_commands;
 mod commands;
 mod spec_template;
 
@@ -111,6 +112,16 @@ pub enum Command {
     Exec(ExecArgs),
     /// Print the features this runtime supports (runtime-spec features.md).
     Features,
+    /// Change a running container's resource limits.
+    Update(cgroup_commands::UpdateArgs),
+    /// Freeze every process of a container.
+    Pause { id: String },
+    /// Thaw a paused container.
+    Resume { id: String },
+    /// List a container's processes (ps output filtered, or -f json pids).
+    Ps(cgroup_commands::PsArgs),
+    /// Print resource usage stats and OOM events of a container.
+    Events(cgroup_commands::EventsArgs),
     /// Write a default config.json.
     Spec {
         #[arg(short = 'b', long, default_value = ".")]

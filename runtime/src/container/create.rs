@@ -77,6 +77,8 @@ pub fn create(store: &Store, opts: &CreateOptions) -> Result<Created, ContainerE
     let guard = CgroupGuard(Some(&cgroup));
     cgroup.apply(&cgroups::Resources::for_container(linux).map_err(cgroups::CgroupError::from)?)
         .map_err(cgroups::CgroupError::from)?;
+    cgroup.apply(&cgroups::Resources::for_container(linux).map_err(cgroups::CgroupError::from)?)
+        .map_err(cgroups::CgroupError::from)?;
     // Foreground with a terminal and no socket: we are our own console
     // socket, through a socketpair.
     let (console, own_console) = match (&opts.console_socket, terminal) {

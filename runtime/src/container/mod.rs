@@ -1,6 +1,7 @@
 //! Container lifecycle: create (parent side), init (container side), and the
 //! operations on an existing container.
 
+pub mod cgroup_ops;
 mod clone;
 pub mod create;
 pub mod exec;
