@@ -45,7 +45,8 @@ pub struct Created {
 }
 
 pub fn create(store: &Store, opts: &CreateOptions) -> Result<Created, ContainerError> {
-    let bundle = spec::load_bundle(&opts.bundle)?;
+    let _create = tracing::debug_span!("create").entered();
+    let bundle = tracing::debug_span!("load_config").in_scope(|| spec::load_bundle(&opts.bundle))?;
     let mut dir = store.create(&opts.id)?;
     let terminal = bundle
         .spec
@@ -73,10 +74,8 @@ pub fn create(store: &Store, opts: &CreateOptions) -> Result<Created, ContainerE
     let linux = bundle.spec.linux().as_ref().ok_or(ContainerError::Usage("linux section is required".into()))?;
     let ns = Plan::from_spec(linux)?;
     let placements = cgroups::plan(linux.cgroups_path().as_deref(), &opts.id)?;
-    let cgroup = cgroups::create(placements)?;
+    let cgroup = tracing::debug_span!("cgroups").in_scope(|| cgroups::create(placements))?;
     let guard = CgroupGuard(Some(&cgroup));
-    cgroup.apply(&cgroups::Resources::for_container(linux).map_err(cgroups::CgroupError::from)?)
-        .map_err(cgroups::CgroupError::from)?;
     cgroup.apply(&cgroups::Resources::for_container(linux).map_err(cgroups::CgroupError::from)?)
         .map_err(cgroups::CgroupError::from)?;
     // Foreground with a terminal and no socket: we are our own console
@@ -93,9 +92,9 @@ pub fn create(store: &Store, opts: &CreateOptions) -> Result<Created, ContainerE
         Some(s) => crate::seccomp::connect_listener(s).map_err(|e| ContainerError::Init(e.to_string()))?,
         None => None,
     };
-    let (pid, chan) = spawn(&bundle, opts, &ns, &cgroup, start, console, listener)?;
+    let (pid, chan) = tracing::debug_span!("clone").in_scope(|| spawn(&bundle, opts, &ns, &cgroup, start, console, listener))?;
     let kill_guard = ChildGuard(Some(pid));
-    let st = handshake(&bundle, opts, &chan, &cgroup, pid, &mut dir)?;
+    let st = tracing::debug_span!("container_setup").in_scope(|| handshake(&bundle, opts, &chan, &cgroup, pid, &mut dir))?;
     let pty_master = own_console.map(|s| console::recv_master(&s)).transpose()?;
     kill_guard.disarm();
     guard.disarm();

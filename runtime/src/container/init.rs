@@ -186,6 +186,7 @@ fn setup(a: &InitArgs) -> Result<Prepared, InitError> {
     }
     // Setup creates files with exact modes; the process's umask is set last.
     nix::sys::stat::umask(nix::sys::stat::Mode::empty());
+    let _mounts = tracing::debug_span!("mounts").entered();
     let root = rootfs::prepare(&rootfs::Setup {
         spec: a.spec,
         rootfs: a.rootfs,
@@ -204,8 +205,9 @@ fn setup(a: &InitArgs) -> Result<Prepared, InitError> {
         let h = a.spec.hooks().as_ref();
         hooks::run_all("createContainer", h.and_then(|h| h.create_container().as_ref()), state.as_bytes())?;
     }
-    rootfs::pivot(&root, a.rootfs, a.no_pivot)?;
+    tracing::debug_span!("pivot_root").in_scope(|| rootfs::pivot(&root, a.rootfs, a.no_pivot))?;
     drop(root);
+    drop(_mounts);
     let process = a.spec.process().as_ref().ok_or(sys("process")(nix::Error::EINVAL))?;
     if process.terminal().unwrap_or(false) {
         if let Some(sock) = &a.console {
@@ -224,7 +226,7 @@ fn setup(a: &InitArgs) -> Result<Prepared, InitError> {
             console::become_stdio(&pty.peer)?;
         }
     }
-    rootfs::finish(a.spec)?;
+    tracing::debug_span!("masked_readonly_sysctl").in_scope(|| rootfs::finish(a.spec))?;
     if !a.no_new_keyring {
         process::join_session_keyring(a.id)?;
     }
