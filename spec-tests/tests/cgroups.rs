@@ -1,0 +1,410 @@
+//! config-linux.md "Control groups" and the runc commands built on them:
+//! linux.resources really limit the container (files hold the values, a
+//! pids limit stops forks, a memory limit OOM-kills, device rules deny),
+//! and update, pause/resume, ps, events and delete behave as in runc.
+
+use spec_tests::*;
+use std::collections::BTreeSet;
+use std::path::PathBuf;
+use std::time::{Duration, Instant};
+
+const MIB: i64 = 1 << 20;
+
+/// The container's cgroup file `name`, wherever the host has it (v1: in
+/// the controller's hierarchy; v2: in the unified directory).
+fn cg_file(c: &Container, name: &str) -> Option<String> {
+    c.cgroup_dirs()
+        .into_iter()
+        .map(|d| d.join(name))
+        .find(|p| p.exists())
+        .and_then(|p| std::fs::read_to_string(p).ok())
+        .map(|s| s.trim().to_string())
+}
+
+#[track_caller]
+fn must_file(c: &Container, name: &str) -> String {
+    cg_file(c, name).unwrap_or_else(|| panic!("no cgroup file {name} in {:?}", c.cgroup_dirs()))
+}
+
+fn v2_only() -> bool {
+    std::path::Path::new("/sys/fs/cgroup/cgroup.controllers").exists()
+}
+
+fn running(c: &Container) {
+    c.create_ok();
+    c.start_ok();
+    c.assert_status("running");
+}
+
+fn wait_for(mut f: impl FnMut() -> bool, t: Duration) -> bool {
+    let end = Instant::now() + t;
+    while Instant::now() < end {
+        if f() {
+            return true;
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    f()
+}
+
+// ---------- limits at create ----------
+
+#[test]
+fn memory_limits_are_in_the_cgroup_files() {
+    let mut c = Container::new(&["sleep", "60"]);
+    c.spec.set("/linux/resources/memory", json!({"limit": 64 * MIB, "reservation": 32 * MIB, "swap": 128 * MIB}));
+    running(&c);
+    if v2_only() {
+        assert_eq!(must_file(&c, "memory.max"), (64 * MIB).to_string());
+        assert_eq!(must_file(&c, "memory.low"), (32 * MIB).to_string());
+        assert_eq!(must_file(&c, "memory.swap.max"), (64 * MIB).to_string());
+    } else {
+        assert_eq!(must_file(&c, "memory.limit_in_bytes"), (64 * MIB).to_string());
+        assert_eq!(must_file(&c, "memory.soft_limit_in_bytes"), (32 * MIB).to_string());
+        if cg_file(&c, "memory.memsw.limit_in_bytes").is_some() {
+            assert_eq!(must_file(&c, "memory.memsw.limit_in_bytes"), (128 * MIB).to_string());
+        }
+    }
+}
+
+#[test]
+fn memory_limit_is_visible_inside() {
+    let mut c = Container::sh(
+        "cat /sys/fs/cgroup/memory/memory.limit_in_bytes 2>/dev/null || cat /sys/fs/cgroup/memory.max",
+    );
+    c.spec.set("/linux/resources/memory/limit", json!(48 * MIB));
+    let o = c.run();
+    assert_eq!(o.ok().trim(), (48 * MIB).to_string(), "{o}");
+}
+
+#[test]
+fn cpu_shares_quota_period_and_cpuset() {
+    let mut c = Container::new(&["sleep", "60"]);
+    c.spec.set("/linux/resources/cpu", json!({"shares": 512, "quota": 30000, "period": 60000, "cpus": "0", "mems": "0"}));
+    running(&c);
+    if v2_only() {
+        // runc's conversion: 1 + ((512 - 2) * 9999) / 262142 = 20
+        assert_eq!(must_file(&c, "cpu.weight"), "20");
+        assert_eq!(must_file(&c, "cpu.max"), "30000 60000");
+    } else {
+        assert_eq!(must_file(&c, "cpu.shares"), "512");
+        assert_eq!(must_file(&c, "cpu.cfs_quota_us"), "30000");
+        assert_eq!(must_file(&c, "cpu.cfs_period_us"), "60000");
+    }
+    assert_eq!(must_file(&c, "cpuset.cpus"), "0");
+    assert_eq!(must_file(&c, "cpuset.mems"), "0");
+    // From inside: the kernel confines the process to CPU 0.
+    let st = std::fs::read_to_string(format!("/proc/{}/status", c.pid())).unwrap();
+    assert_eq!(status_field(&st, "Cpus_allowed_list"), Some("0"));
+}
+
+#[test]
+fn pids_limit_is_in_the_file() {
+    let mut c = Container::new(&["sleep", "60"]);
+    c.spec.set("/linux/resources/pids/limit", json!(17));
+    running(&c);
+    assert_eq!(must_file(&c, "pids.max"), "17");
+}
+
+#[test]
+fn pids_limit_stops_a_fork_loop() {
+    // ash gives up at the first failed fork, so the loop runs in a child
+    // shell; pid 1 then counts what is alive without forking.
+    let mut c = Container::sh(
+        "sh -c 'for i in $(seq 20); do sleep 30 & done' 2>/dev/null; \
+         n=0; for p in /proc/[0-9]*; do n=$((n+1)); done; echo procs=$n; kill -9 -1; wait",
+    );
+    c.spec.set("/linux/resources/pids/limit", json!(8));
+    let o = c.run();
+    let procs: i64 = o
+        .stdout
+        .lines()
+        .find_map(|l| l.trim().strip_prefix("procs="))
+        .and_then(|n| n.parse().ok())
+        .unwrap_or_else(|| panic!("no procs= line: {o}"));
+    assert!(procs <= 8, "pids.max 8 but {procs} processes ran: {o}");
+    assert!(procs >= 2, "the loop could not fork at all: {o}");
+}
+
+#[test]
+fn memory_limit_oom_kills() {
+    // tail buffers an endless line from /dev/zero until the limit is hit.
+    let mut c = Container::sh("tail /dev/zero; echo status=$?");
+    c.spec.set("/linux/resources/memory", json!({"limit": 16 * MIB, "swap": 16 * MIB}));
+    let o = c.run();
+    assert!(o.stdout.contains("status=137"), "tail was not OOM-killed: {o}");
+}
+
+#[test]
+fn blkio_weight_when_the_host_has_it() {
+    let mut c = Container::new(&["sleep", "60"]);
+    c.spec.set("/linux/resources/blockIO/weight", json!(300));
+    let o = c.create();
+    let files = ["blkio.weight", "blkio.bfq.weight", "io.bfq.weight", "io.weight"];
+    if !o.success() {
+        // Only acceptable when the kernel has no weight file at all.
+        let probe = Container::new(&["sleep", "60"]);
+        probe.create_ok();
+        let any = files.iter().any(|f| cg_file(&probe, f).is_some());
+        assert!(!any, "create with blockIO.weight failed although the host has a weight file: {o}");
+        o.assert_failed_with_message();
+        return;
+    }
+    let got: Vec<(String, String)> = files.iter().filter_map(|f| cg_file(&c, f).map(|v| (f.to_string(), v))).collect();
+    assert!(
+        got.iter().any(|(f, v)| (f.starts_with("blkio") || f == "io.bfq.weight") && v.split_whitespace().last() == Some("300")
+            || f == "io.weight" && v.contains("2929")),
+        "no weight file holds 300: {got:?}"
+    );
+}
+
+#[test]
+fn unavailable_resource_is_an_error_not_a_skip() {
+    // A page size no kernel has: create must fail with a message.
+    let mut c = Container::new(&["true"]);
+    c.spec.set("/linux/resources/hugepageLimits", json!([{"pageSize": "3MB", "limit": 4194304}]));
+    let o = c.create();
+    o.assert_failed_with_message();
+    assert!(c.cgroup_dirs().is_empty(), "failed create left cgroups: {:?}", c.cgroup_dirs());
+    assert!(!c.listed());
+}
+
+// ---------- devices ----------
+
+/// A container with the host's /dev/kmsg (c 1:11, not in the default allow
+/// list) bind-mounted, opening it write-only (which writes nothing).
+fn kmsg_probe(rules: Option<serde_json::Value>) -> Output {
+    let mut c = Container::sh(
+        // A failed redirection on `exec` would end the shell: use subshells.
+        "if (exec 3>/dev/kmsg) 2>/dev/null; then echo kmsg=open; else echo kmsg=denied; fi; \
+         if (exec 4>/dev/null) 2>/dev/null; then echo null=open; else echo null=denied; fi",
+    );
+    c.spec.bind(&PathBuf::from("/dev/kmsg"), "/dev/kmsg", &[]);
+    if let Some(r) = rules {
+        c.spec.set("/linux/resources/devices", r);
+    }
+    c.run()
+}
+
+#[test]
+fn devices_not_allowed_cannot_be_opened() {
+    // Baseline: deny all, then the runtime's default allow list.
+    let o = kmsg_probe(None);
+    assert!(o.stdout.contains("kmsg=denied"), "{o}");
+    assert!(o.stdout.contains("null=open"), "{o}");
+}
+
+#[test]
+fn device_allow_rule_opens_and_later_deny_wins() {
+    let o = kmsg_probe(Some(json!([
+        {"allow": false, "access": "rwm"},
+        {"allow": true, "type": "c", "major": 1, "minor": 11, "access": "rw"}
+    ])));
+    assert!(o.stdout.contains("kmsg=open"), "{o}");
+    let o = kmsg_probe(Some(json!([
+        {"allow": true, "access": "rwm"},
+        {"allow": false, "type": "c", "major": 1, "minor": 11, "access": "rwm"}
+    ])));
+    assert!(o.stdout.contains("kmsg=denied"), "{o}");
+    assert!(o.stdout.contains("null=open"), "{o}");
+}
+
+// ---------- update ----------
+
+#[test]
+fn update_flags_change_the_files() {
+    let mut c = Container::new(&["sleep", "60"]);
+    c.spec.set("/linux/resources/memory/limit", json!(64 * MIB));
+    c.spec.set("/linux/resources/pids/limit", json!(20));
+    running(&c);
+    let o = c.rt(&[
+        "update", "--memory", "100m", "--memory-reservation", "50m", "--cpu-share", "256", "--cpu-quota", "20000",
+        "--cpu-period", "100000", "--pids-limit", "30", "--cpuset-cpus", "0", &c.id,
+    ]);
+    assert!(o.success(), "{o}");
+    assert_eq!(must_file(&c, "pids.max"), "30");
+    assert_eq!(must_file(&c, "cpuset.cpus"), "0");
+    if v2_only() {
+        assert_eq!(must_file(&c, "memory.max"), (100 * MIB).to_string());
+        assert_eq!(must_file(&c, "cpu.max"), "20000 100000");
+    } else {
+        assert_eq!(must_file(&c, "memory.limit_in_bytes"), (100 * MIB).to_string());
+        assert_eq!(must_file(&c, "memory.soft_limit_in_bytes"), (50 * MIB).to_string());
+        assert_eq!(must_file(&c, "cpu.shares"), "256");
+        assert_eq!(must_file(&c, "cpu.cfs_quota_us"), "20000");
+    }
+}
+
+#[test]
+fn update_from_a_resources_file_and_stdin() {
+    let c = Container::new(&["sleep", "60"]);
+    running(&c);
+    let f = c.scratch("upd").join("r.json");
+    std::fs::write(&f, json!({"pids": {"limit": 12}, "memory": {"limit": 80 * MIB}}).to_string()).unwrap();
+    let o = c.rt(&["update", "-r", f.to_str().unwrap(), &c.id]);
+    assert!(o.success(), "{o}");
+    assert_eq!(must_file(&c, "pids.max"), "12");
+    let mem = if v2_only() { "memory.max" } else { "memory.limit_in_bytes" };
+    assert_eq!(must_file(&c, mem), (80 * MIB).to_string());
+
+    // "-" reads stdin.
+    let mut cmd = c.command(&["update", "-r", "-", &c.id]);
+    cmd.stdin(std::process::Stdio::piped());
+    let mut child = cmd.stdout(std::process::Stdio::null()).spawn().unwrap();
+    {
+        use std::io::Write;
+        let mut stdin = child.stdin.take().unwrap();
+        stdin.write_all(json!({"pids": {"limit": 13}}).to_string().as_bytes()).unwrap();
+    }
+    assert!(child.wait().unwrap().success());
+    assert_eq!(must_file(&c, "pids.max"), "13");
+}
+
+#[test]
+fn update_of_an_unknown_container_fails() {
+    let c = Container::new(&["true"]);
+    c.rt(&["update", "--pids-limit", "3", &c.id]).assert_failed_with_message();
+}
+
+// ---------- pause / resume ----------
+
+#[test]
+fn pause_freezes_and_resume_thaws() {
+    let mut c = Container::sh("i=0; while true; do i=$((i+1)); echo $i > /c/n; done");
+    let d = c.scratch("counter");
+    c.spec.bind(&d, "/c", &[]);
+    running(&c);
+    let n = || std::fs::read_to_string(d.join("n")).ok().and_then(|s| s.trim().parse::<u64>().ok());
+    assert!(wait_for(|| n().is_some(), Duration::from_secs(5)), "counter never started");
+
+    let o = c.rt(&["pause", &c.id]);
+    assert!(o.success(), "{o}");
+    assert_eq!(c.status().as_deref(), Some("paused"));
+    let listed = c.rt(&["list"]);
+    assert!(listed.stdout.lines().any(|l| l.starts_with(&c.id) && l.contains("paused")), "{listed}");
+    std::thread::sleep(Duration::from_millis(100));
+    let a = n();
+    std::thread::sleep(Duration::from_millis(400));
+    assert_eq!(a, n(), "the counter advanced while paused");
+    // Pausing twice is an error in runc.
+    c.rt(&["pause", &c.id]).assert_failed_with_message();
+
+    let o = c.rt(&["resume", &c.id]);
+    assert!(o.success(), "{o}");
+    assert_eq!(c.status().as_deref(), Some("running"));
+    let b = n();
+    assert!(wait_for(|| n() > b, Duration::from_secs(5)), "the counter did not resume");
+    c.rt(&["resume", &c.id]).assert_failed_with_message();
+}
+
+#[test]
+fn paused_container_can_be_force_deleted_without_leftovers() {
+    let c = Container::new(&["sleep", "60"]);
+    running(&c);
+    assert!(c.rt(&["pause", &c.id]).success());
+    let pid = c.pid();
+    let o = c.delete_force();
+    assert!(o.success(), "{o}");
+    assert!(wait_for(|| !std::path::Path::new(&format!("/proc/{pid}")).exists(), Duration::from_secs(5)), "process survived");
+    assert!(c.cgroup_dirs().is_empty(), "cgroups left: {:?}", c.cgroup_dirs());
+}
+
+// ---------- ps ----------
+
+fn host_pids(c: &Container) -> BTreeSet<i64> {
+    must_file(c, "cgroup.procs").lines().filter_map(|l| l.trim().parse().ok()).collect()
+}
+
+#[test]
+fn ps_lists_exactly_the_container_processes() {
+    let c = Container::sh("sleep 61 & sleep 62 & wait");
+    running(&c);
+    assert!(wait_for(|| host_pids(&c).len() == 3, Duration::from_secs(5)), "expected 3 processes");
+    let o = c.rt(&["ps", "-f", "json", &c.id]);
+    let v: serde_json::Value = serde_json::from_str(o.ok()).unwrap_or_else(|e| panic!("not JSON ({e}): {o}"));
+    let got: BTreeSet<i64> = v.as_array().expect("array").iter().filter_map(|p| p.as_i64()).collect();
+    assert_eq!(got, host_pids(&c));
+
+    let o = c.rt(&["ps", &c.id]);
+    let lines = o.lines();
+    assert!(lines[0].contains("PID") && lines[0].contains("CMD"), "{o}");
+    let pid_col = lines[0].split_whitespace().position(|f| f == "PID").unwrap();
+    let table: BTreeSet<i64> = lines[1..].iter().filter_map(|l| l.split_whitespace().nth(pid_col)?.parse().ok()).collect();
+    assert_eq!(table, host_pids(&c), "{o}");
+    assert!(o.stdout.contains("sleep 61") && o.stdout.contains("sleep 62"), "{o}");
+
+    // Extra arguments go to ps.
+    let o = c.rt(&["ps", &c.id, "-o", "pid,comm"]);
+    let lines = o.lines();
+    assert_eq!(lines[0].split_whitespace().collect::<Vec<_>>(), ["PID", "COMMAND"], "{o}");
+    assert_eq!(lines.len(), 4, "{o}");
+}
+
+// ---------- events ----------
+
+#[test]
+fn events_stats_reports_real_numbers() {
+    let mut c = Container::sh("while true; do :; done");
+    c.spec.set("/linux/resources/memory/limit", json!(64 * MIB));
+    c.spec.set("/linux/resources/pids/limit", json!(9));
+    running(&c);
+    std::thread::sleep(Duration::from_millis(300));
+    let o = c.rt(&["events", "--stats", &c.id]);
+    let v: serde_json::Value = serde_json::from_str(o.ok().trim()).unwrap_or_else(|e| panic!("not JSON ({e}): {o}"));
+    assert_eq!(v["type"], "stats");
+    assert_eq!(v["id"], c.id.as_str());
+    let d = &v["data"];
+    assert!(d["cpu"]["usage"]["total"].as_u64().unwrap_or(0) > 0, "cpu usage: {v}");
+    assert!(d["memory"]["usage"]["usage"].as_u64().unwrap_or(0) > 0, "memory usage: {v}");
+    assert_eq!(d["memory"]["usage"]["limit"].as_i64(), Some(64 * MIB), "{v}");
+    assert_eq!(d["pids"]["current"].as_u64(), Some(1), "{v}");
+    assert_eq!(d["pids"]["limit"].as_u64(), Some(9), "{v}");
+}
+
+#[test]
+fn events_streams_stats_at_the_interval() {
+    let c = Container::new(&["sleep", "60"]);
+    running(&c);
+    let o = exec(c.command(&["events", "--interval", "200ms", &c.id]), Duration::from_millis(1500));
+    let n = o.stdout.lines().filter(|l| l.contains("\"type\":\"stats\"")).count();
+    assert!(n >= 3, "{n} stats events in 1.5 s at 200ms: {o}");
+}
+
+#[test]
+fn events_reports_oom() {
+    let mut c = Container::sh("sleep 1; tail /dev/zero; sleep 60");
+    c.spec.set("/linux/resources/memory", json!({"limit": 16 * MIB, "swap": 16 * MIB}));
+    running(&c);
+    let o = exec(c.command(&["events", "--interval", "10s", &c.id]), Duration::from_secs(4));
+    assert!(o.stdout.lines().any(|l| l.contains("\"type\":\"oom\"")), "no oom event: {o}");
+}
+
+// ---------- delete ----------
+
+#[test]
+fn delete_leaves_no_cgroup_behind() {
+    let mut c = Container::sh("sleep 60 & sleep 60");
+    c.spec.set("/linux/resources/memory/limit", json!(64 * MIB));
+    c.spec.set("/linux/resources/pids/limit", json!(20));
+    running(&c);
+    assert!(!c.cgroup_dirs().is_empty());
+    assert!(c.kill("KILL").success());
+    c.assert_status("stopped");
+    let o = c.delete();
+    assert!(o.success(), "{o}");
+    assert!(c.cgroup_dirs().is_empty(), "cgroups left: {:?}", c.cgroup_dirs());
+}
+
+#[test]
+#[ignore = "runc 1.1.5: only warns about a non-empty cgroup (refused from runc 1.2)"]
+fn existing_busy_cgroup_is_refused() {
+    let a = Container::new(&["sleep", "60"]);
+    running(&a);
+    let mut b = Container::new(&["sleep", "60"]);
+    b.spec.set("/linux/cgroupsPath", json!(a.cgroups_path));
+    let o = b.create();
+    o.assert_failed_with_message();
+    // a's cgroups and process are untouched.
+    assert!(!a.cgroup_dirs().is_empty());
+    assert_eq!(a.status().as_deref(), Some("running"));
+}
