@@ -151,6 +151,21 @@ config /husk-vm-3 '["sh", "/t/oom.sh"]' '{"memory": {"limit": 16777216, "swap": 
 out=$($H run --bundle /tmp/b c3 2>&1)
 if echo "$out" | grep -q status=137; then ok oom-kill; else fail oom-kill "output: $out"; fi
 
+# 4b. `events` reports the OOM (memory.events on v2).
+cat > $R/t/oom-later.sh <<'EOF'
+sleep 1
+tail /dev/zero
+sleep 60
+EOF
+config /husk-vm-6 '["sh", "/t/oom-later.sh"]' '{"memory": {"limit": 16777216, "swap": 16777216}}'
+if $H run -d --bundle /tmp/b c6; then
+    timeout 5 $H events --interval 10s c6 > /tmp/events.out 2>&1
+    if grep -q '"type":"oom"' /tmp/events.out; then ok events-oom; else fail events-oom "$(cat /tmp/events.out)"; fi
+    $H delete -f c6 || fail events-oom-delete "husk delete -f failed"
+else
+    fail events-oom "husk run -d failed"
+fi
+
 # 5. Device rules (a BPF program on v2): kmsg (c 1:11) denied while the
 # default allow list (/dev/null) stays open; an allow rule opens kmsg.
 config /husk-vm-4 '["sh", "/t/dev.sh"]' '{"devices": [{"allow": false, "access": "rwm"}]}'

@@ -321,7 +321,9 @@ impl CgroupRecord {
             };
             write(d, "rdma.max", &line, "linux.resources.rdma")?;
         }
-        if !r.devices.is_empty() {
+        // Allow-all needs no write: a new cgroup already allows what its
+        // parent does, and writing "a" would fail under a restricted parent.
+        if !r.devices.is_empty() && super::devices::normalize(&r.devices)? != super::devices::Normalized::allow_all() {
             match self.need("devices", "linux.resources.devices")? {
                 Target::V1(d) => resources_v1::devices(d, &r.devices)?,
                 Target::V2(d) => resources_v2::devices(d, &r.devices)?,

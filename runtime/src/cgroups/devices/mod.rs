@@ -81,6 +81,12 @@ pub struct Normalized {
     pub exceptions: Vec<Exception>,
 }
 
+impl Normalized {
+    pub fn allow_all() -> Normalized {
+        Normalized { default_allow: true, exceptions: Vec::new() }
+    }
+}
+
 fn parse_rule(r: &Rule) -> Result<Exception, ResourceError> {
     let bad = |why: String| ResourceError::Invalid { what: "linux.resources.devices".into(), why };
     let typ = match r.typ.as_deref().unwrap_or("a") {
