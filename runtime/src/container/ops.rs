@@ -19,6 +19,7 @@ pub fn status(store: &Store, id: &str) -> Result<(ContainerState, Status), Conta
 }
 
 pub fn start(store: &Store, id: &str) -> Result<(), ContainerError> {
+    let _span = tracing::debug_span!("start").entered();
     let dir = store.open(id)?;
     let st = dir.read()?;
     let status = state::status_of(&st, dir.path());
@@ -103,6 +104,7 @@ fn signal_pid(pid: i32, sig: i32) -> Result<(), ContainerError> {
 }
 
 pub fn delete(store: &Store, id: &str, force: bool) -> Result<(), ContainerError> {
+    let _span = tracing::debug_span!("delete").entered();
     let dir = match store.open(id) {
         Ok(d) => d,
         Err(state::StateError::NotFound) if force => return Ok(()),
@@ -151,7 +153,7 @@ fn stop(st: &ContainerState) -> Result<(), ContainerError> {
 
 fn destroy(dir: ContainerDir, st: &ContainerState) -> Result<(), ContainerError> {
     if let Some(cg) = &st.cgroup {
-        cg.destroy()?;
+        tracing::debug_span!("remove_cgroups").in_scope(|| cg.destroy())?;
     }
     if let Some(h) = st.hooks.as_ref().and_then(|h| h.poststop().as_ref()) {
         let doc = st.spec_state(Status::Stopped).to_string();
@@ -213,6 +215,7 @@ pub fn block_signals() -> SigSet {
 /// Relay signals to `pid` until it exits; return its exit code as a shell
 /// would (128+N for a signal death).
 pub fn forward_and_wait(pid: i32, set: &SigSet) -> i32 {
+    let _span = tracing::debug_span!("wait").entered();
     let target = Pid::from_raw(pid);
     loop {
         match waitpid(target, Some(nix::sys::wait::WaitPidFlag::WNOHANG)) {
