@@ -10,7 +10,7 @@ use nix::fcntl::OFlag;
 use nix::mount::{mount, MsFlags};
 use nix::sys::socket::{sendmsg, ControlMessage, MsgFlags};
 
-use crate::rootfs::secure::{ensure_file, fd_path};
+use crate::rootfs::secure::{fd_path, replace_with_file};
 
 #[derive(Debug, thiserror::Error)]
 pub enum ConsoleError {
@@ -182,9 +182,11 @@ pub fn send_master(socket: &OwnedFd, master: &OwnedFd) -> Result<(), ConsoleErro
     Ok(())
 }
 
-/// Bind the pty peer over /dev/console, by fd on both sides.
+/// Bind the pty peer over /dev/console, by fd on both sides. Whatever the
+/// image had at /dev/console (a link to a procfs file, say: CVE-2025-52565)
+/// is replaced by a plain file first, so the mount cannot land elsewhere.
 pub fn mount_console(root: std::os::fd::BorrowedFd, peer: &OwnedFd) -> Result<(), ConsoleError> {
-    let target = ensure_file(root, Path::new("/dev/console")).map_err(ConsoleError::Path)?;
+    let target = replace_with_file(root, Path::new("/dev/console")).map_err(ConsoleError::Path)?;
     mount(
         Some(fd_path(peer).as_str()),
         fd_path(&target).as_str(),

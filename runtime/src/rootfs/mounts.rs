@@ -9,7 +9,7 @@ use nix::mount::{mount, MsFlags};
 use oci_spec::runtime::Mount;
 
 use super::options::MountOptions;
-use super::secure::{ensure_file, fd_path, mkdir_all, open_in_root, SecureError};
+use super::secure::{self, ensure_file, fd_path, mkdir_all, open_in_root, SecureError};
 use crate::cgroups::{CgroupRecord, Kind};
 
 #[derive(Debug, thiserror::Error)]
@@ -25,6 +25,8 @@ pub enum MountError {
     Dest(PathBuf, SecureError),
     #[error("mount source {0}: {1}")]
     Source(PathBuf, std::io::Error),
+    #[error("mount destination {0} of {1} is a symlink in the rootfs: refusing to mount there")]
+    Symlink(PathBuf, String),
     #[error("mount {0}: option {1:?} is not supported")]
     Unsupported(PathBuf, String),
 }
@@ -77,6 +79,9 @@ pub fn mount_one(ctx: &Ctx, m: &Mount) -> Result<(), MountError> {
         .map_err(|e| MountError::Dest(dest.clone(), e))?;
         bind(ctx, &src, target, dest, &opts)
     } else {
+        if (typ == "proc" || typ == "sysfs") && secure::has_symlink(ctx.root, dest) {
+            return Err(MountError::Symlink(dest.clone(), typ));
+        }
         let target = mkdir_all(ctx.root, dest, 0o755).map_err(|e| MountError::Dest(dest.clone(), e))?;
         let src = source.display().to_string();
         let data = opts.data();

@@ -85,7 +85,11 @@ fn mkdir_all_depth(root: BorrowedFd, path: &Path, mode: u32, depth: usize) -> Re
             Ok(()) => {
                 cur = open_in_root(root, &prefix, OFlag::O_DIRECTORY)?;
             }
-            // Something is there but did not resolve: a dangling symlink.
+            // Made by someone else meanwhile (containers sharing a rootfs)?
+            Err(nix::Error::EEXIST) if open_in_root(root, &prefix, OFlag::O_DIRECTORY).is_ok() => {
+                cur = open_in_root(root, &prefix, OFlag::O_DIRECTORY)?;
+            }
+            // Something is there but does not resolve: a dangling symlink.
             Err(nix::Error::EEXIST) => {
                 let target = nix::fcntl::readlinkat(cur.as_fd(), name)
                     .map_err(|err| SecureError::Resolve { path: prefix.clone(), err })?;
@@ -124,6 +128,52 @@ pub fn ensure_file(root: BorrowedFd, path: &Path) -> Result<OwnedFd, SecureError
     open_in_root(root, path, OFlag::empty())
 }
 
+/// Is any component of `path` (inside the root) a symlink? proc and sysfs
+/// must be mounted on a real directory of the image: a /proc that is a link
+/// is how CVE-2019-19921 and CVE-2023-27561 moved procfs where the runtime's
+/// later writes would hit something else.
+pub fn has_symlink(root: BorrowedFd, path: &Path) -> bool {
+    let rel = relative(path);
+    if rel.as_os_str().is_empty() {
+        return false;
+    }
+    let how = OpenHow::new()
+        .flags(OFlag::O_PATH | OFlag::O_CLOEXEC | OFlag::O_NOFOLLOW)
+        .resolve(ResolveFlag::RESOLVE_IN_ROOT | ResolveFlag::RESOLVE_NO_SYMLINKS);
+    match openat2(root, &rel, how) {
+        Err(nix::Error::ELOOP) => true,
+        Ok(fd) => nix::sys::stat::fstat(&fd).is_ok_and(|st| (st.st_mode & libc::S_IFMT) == libc::S_IFLNK),
+        Err(_) => false,
+    }
+}
+
+/// Create (or replace) a regular file `name` in the directory `dir`
+/// without following a link an image may have put there.
+pub fn replace_with_file(root: BorrowedFd, path: &Path) -> Result<OwnedFd, SecureError> {
+    let parent = path.parent().unwrap_or(Path::new("/"));
+    let name = path.file_name().ok_or_else(|| SecureError::NotDir(path.to_path_buf()))?;
+    let dir = mkdir_all(root, parent, 0o755)?;
+    let dir = nix::fcntl::openat(dir.as_fd(), ".", OFlag::O_DIRECTORY | OFlag::O_CLOEXEC, Mode::empty())
+        .map_err(|err| SecureError::Resolve { path: parent.to_path_buf(), err })?;
+    let stat = nix::sys::stat::fstatat(dir.as_fd(), name, nix::fcntl::AtFlags::AT_SYMLINK_NOFOLLOW);
+    if let Ok(st) = stat {
+        if (st.st_mode & libc::S_IFMT) != libc::S_IFREG {
+            nix::unistd::unlinkat(dir.as_fd(), name, nix::unistd::UnlinkatFlags::NoRemoveDir)
+                .map_err(|err| SecureError::Create { path: path.to_path_buf(), err })?;
+        }
+    }
+    let f = nix::fcntl::openat(
+        dir.as_fd(),
+        name,
+        OFlag::O_CREAT | OFlag::O_WRONLY | OFlag::O_NOFOLLOW | OFlag::O_CLOEXEC,
+        Mode::from_bits_truncate(0o600),
+    )
+    .map_err(|err| SecureError::Create { path: path.to_path_buf(), err })?;
+    drop(f);
+    nix::fcntl::openat(dir.as_fd(), name, OFlag::O_PATH | OFlag::O_NOFOLLOW | OFlag::O_CLOEXEC, Mode::empty())
+        .map_err(|err| SecureError::Resolve { path: path.to_path_buf(), err })
+}
+
 /// The /proc/self/fd path that names an open fd, for mount(2) targets.
 pub fn fd_path(fd: &impl AsRawFd) -> String {
     format!("/proc/self/fd/{}", fd.as_raw_fd())
@@ -151,6 +201,32 @@ mod tests {
         assert!(inside.join("made").is_dir());
         assert!(inside.join("file").is_file());
         assert!(root.path().join("tmp/made2").is_dir());
+    }
+
+    #[test]
+    fn symlinked_components_are_detected() {
+        let root = tempfile::tempdir().unwrap();
+        std::fs::create_dir(root.path().join("real")).unwrap();
+        symlink("/tmp", root.path().join("proc")).unwrap();
+        symlink("real", root.path().join("rel")).unwrap();
+        let rootfd: OwnedFd = std::fs::File::open(root.path()).unwrap().into();
+        assert!(has_symlink(rootfd.as_fd(), Path::new("/proc")));
+        assert!(has_symlink(rootfd.as_fd(), Path::new("/rel/x")));
+        assert!(!has_symlink(rootfd.as_fd(), Path::new("/real")));
+        assert!(!has_symlink(rootfd.as_fd(), Path::new("/missing")));
+    }
+
+    #[test]
+    fn replace_with_file_removes_a_planted_link() {
+        let root = tempfile::tempdir().unwrap();
+        let host = tempfile::NamedTempFile::new().unwrap();
+        std::fs::create_dir(root.path().join("dev")).unwrap();
+        symlink(host.path(), root.path().join("dev/console")).unwrap();
+        let rootfd: OwnedFd = std::fs::File::open(root.path()).unwrap().into();
+        replace_with_file(rootfd.as_fd(), Path::new("/dev/console")).unwrap();
+        let m = std::fs::symlink_metadata(root.path().join("dev/console")).unwrap();
+        assert!(m.file_type().is_file());
+        assert!(host.path().exists());
     }
 
     #[test]
