@@ -41,7 +41,7 @@ expect() { # name file want
 
 echo "kernel $(uname -r), cgroup2 controllers: $(cat /sys/fs/cgroup/cgroup.controllers)"
 grep -q ' cgroup ' /proc/mounts && fail pure-v2 "a cgroup v1 hierarchy is mounted"
-for c in memory pids cpu io cpuset; do
+for c in memory pids cpu io cpuset hugetlb; do
     echo "+$c" > /sys/fs/cgroup/cgroup.subtree_control || fail "enable-$c" "cannot enable $c"
 done
 echo "subtree_control: $(cat /sys/fs/cgroup/cgroup.subtree_control)"
@@ -89,6 +89,8 @@ config /husk-vm-1 '["sleep", "300"]' "{
   \"memory\": {\"limit\": 33554432, \"reservation\": 16777216},
   \"cpu\": {\"shares\": 512, \"quota\": 50000, \"period\": 100000, \"cpus\": \"0\"},
   \"pids\": {\"limit\": 10},
+  \"hugepageLimits\": [{\"pageSize\": \"2MB\", \"limit\": 4194304}],
+  \"unified\": {\"memory.high\": \"30000000\", \"pids.max\": \"11\"},
   \"blockIO\": {\"weight\": 500,
                 \"throttleReadBpsDevice\": [{\"major\": $MAJ, \"minor\": $MIN, \"rate\": 1048576}],
                 \"throttleWriteIOPSDevice\": [{\"major\": $MAJ, \"minor\": $MIN, \"rate\": 100}]}
@@ -96,7 +98,10 @@ config /husk-vm-1 '["sleep", "300"]' "{
 if $H run -d --bundle /tmp/b c1; then ok create; else fail create "husk run -d failed"; finish; fi
 expect memory.max $CG/memory.max 33554432
 expect memory.low $CG/memory.low 16777216
-expect pids.max $CG/pids.max 10
+# unified is written last: it wins over pids.limit.
+expect pids.max-unified $CG/pids.max 11
+expect memory.high-unified $CG/memory.high 29999104
+expect hugetlb.2MB.max $CG/hugetlb.2MB.max 4194304
 expect cpu.weight $CG/cpu.weight 20
 expect cpu.max $CG/cpu.max "50000 100000"
 expect cpuset.cpus $CG/cpuset.cpus 0
