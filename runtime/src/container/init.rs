@@ -47,6 +47,8 @@ pub enum InitError {
     Attr(#[from] process_attrs::AttrError),
     #[error("{what}: {err}")]
     Sys { what: &'static str, err: nix::Error },
+    #[error("{0}")]
+    Other(String),
 }
 
 fn sys(what: &'static str) -> impl FnOnce(nix::Error) -> InitError {
@@ -356,6 +358,12 @@ pub fn finalize(f: &Finalize) -> Result<(Exec, seccomp::Stage), InitError> {
         Some(fl) if nnp => seccomp::Stage::Pending(fl),
         Some(fl) => seccomp::Stage::Loaded(fl.load()?),
     };
+    if let Some(p) = process.apparmor_profile().as_deref().filter(|p| !p.is_empty()) {
+        crate::lsm::set_exec_label(crate::lsm::LabelKind::AppArmor, p).map_err(|e| InitError::Other(e.to_string()))?;
+    }
+    if let Some(l) = process.selinux_label().as_deref().filter(|l| !l.is_empty()) {
+        crate::lsm::set_exec_label(crate::lsm::LabelKind::Selinux, l).map_err(|e| InitError::Other(e.to_string()))?;
+    }
     capabilities::drop_bounding(&caps)?;
     process::set_user(process, f.setgroups_ok)?;
     capabilities::apply(&caps)?;
