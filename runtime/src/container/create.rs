@@ -47,6 +47,7 @@ pub struct Created {
 pub fn create(store: &Store, opts: &CreateOptions) -> Result<Created, ContainerError> {
     let _create = tracing::debug_span!("create").entered();
     let bundle = tracing::debug_span!("load_config").in_scope(|| spec::load_bundle(&opts.bundle))?;
+    let prep = tracing::debug_span!("state_dir").entered();
     let mut dir = store.create(&opts.id)?;
     let terminal = bundle
         .spec
@@ -72,8 +73,11 @@ pub fn create(store: &Store, opts: &CreateOptions) -> Result<Created, ContainerE
     check_preserved_fds(opts.preserve_fds)?;
     let start = listen_start_socket(&dir)?;
     let linux = bundle.spec.linux().as_ref().ok_or(ContainerError::Usage("linux section is required".into()))?;
+    drop(prep);
     let ns = Plan::from_spec(linux)?;
+    let plan_span = tracing::debug_span!("cgroup_plan").entered();
     let placements = cgroups::plan(linux.cgroups_path().as_deref(), &opts.id)?;
+    drop(plan_span);
     let cgroup = tracing::debug_span!("cgroups").in_scope(|| cgroups::create(placements))?;
     let guard = CgroupGuard(Some(&cgroup));
     cgroup.apply(&cgroups::Resources::for_container(linux).map_err(cgroups::CgroupError::from)?)
