@@ -276,7 +276,9 @@ impl CgroupRecord {
 
     /// Kill what is left and remove the directories husk created.
     pub fn destroy(&self) -> Result<(), CgroupError> {
-        if self.placements.iter().any(|p| p.path.exists()) {
+        // Usually the container is gone already (run, delete of a stopped
+        // container): then there is nothing to freeze and kill.
+        if self.pids().is_ok_and(|p| !p.is_empty()) {
             let _ = self.signal_all(libc::SIGKILL);
         }
         // Leaves first; a directory still busy right after SIGKILL is retried
