@@ -29,7 +29,7 @@ pub fn dispatch(cli: Cli) -> i32 {
     let logger = Arc::new(Logger::new(file, format, cli.debug));
     let _ = tracing::subscriber::set_global_default(LoggerRef(logger.clone()));
     if cli.version {
-        println!("husk version {}\nspec: {}", env!("CARGO_PKG_VERSION"), "1.2.1");
+        println!("husk version {}\nspec: {}", env!("CARGO_PKG_VERSION"), crate::features::OCI_VERSION_MAX);
         return 0;
     }
     let Some(command) = cli.command.as_ref() else {
