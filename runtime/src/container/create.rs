@@ -33,6 +33,11 @@ pub struct CreateOptions {
     pub systemd_cgroup: bool,
     /// `run` in the foreground may use a terminal without a console socket.
     pub foreground: bool,
+    /// Explicit stdin, stdout and stderr for the container process, dup'ed
+    /// onto its fds 0-2 first thing after the fork (otherwise it inherits
+    /// the caller's). The caller keeps them open until `create` returns.
+    /// Used by the containerd shim, which must not swap its own fds 0-2.
+    pub stdio: Option<[std::os::fd::RawFd; 3]>,
 }
 
 pub struct Created {
@@ -213,6 +218,7 @@ fn spawn(
                 no_new_keyring: opts.no_new_keyring,
                 preserve_fds: opts.preserve_fds,
                 seccomp_listener,
+                stdio: opts.stdio,
             })
         }
         Ok(Forked::Parent { pid, into_cgroup }) => {
@@ -327,10 +333,10 @@ pub fn write_pid_file(path: &Path, pid: i32) -> Result<(), ContainerError> {
 }
 
 /// Kills and reaps the child unless disarmed.
-struct ChildGuard(Option<i32>);
+pub(super) struct ChildGuard(pub(super) Option<i32>);
 
 impl ChildGuard {
-    fn disarm(mut self) {
+    pub(super) fn disarm(mut self) {
         self.0 = None;
     }
 }

@@ -14,6 +14,7 @@ use nix::sched::CloneFlags;
 use oci_spec::runtime::{Capabilities as SpecCaps, Process, Spec};
 
 use super::clone::{self, Forked};
+use super::create::ChildGuard;
 use super::init::{self, Finalize};
 use super::ops;
 use super::ContainerError;
@@ -45,6 +46,9 @@ pub struct ExecOptions {
     pub pid_file: Option<PathBuf>,
     pub preserve_fds: i32,
     pub ignore_paused: bool,
+    /// Explicit stdin, stdout and stderr for the process (see
+    /// `CreateOptions::stdio`); otherwise it inherits the caller's.
+    pub stdio: Option<[std::os::fd::RawFd; 3]>,
 }
 
 /// Returns the process's exit code (0 when detached).
@@ -132,12 +136,13 @@ pub fn exec(store: &Store, opts: &ExecOptions) -> Result<i32, ContainerError> {
                 seccomp_listener,
                 state: st.spec_state(status),
                 host_pid: 0,
+                stdio: opts.stdio,
             })
         }
         Ok(Forked::Parent { pid, into_cgroup }) => {
             drop(child_chan);
             drop(restore);
-            let reap = ReapGuard(Some(pid));
+            let reap = ChildGuard(Some(pid));
             let signals = (!opts.detach).then(ops::block_signals);
             if !into_cgroup {
                 if let Some(cg) = &cgroup {
@@ -278,24 +283,6 @@ impl Drop for Restore {
     }
 }
 
-struct ReapGuard(Option<i32>);
-
-impl ReapGuard {
-    fn disarm(mut self) {
-        self.0 = None;
-    }
-}
-
-impl Drop for ReapGuard {
-    fn drop(&mut self) {
-        if let Some(pid) = self.0 {
-            let p = nix::unistd::Pid::from_raw(pid);
-            let _ = nix::sys::signal::kill(p, nix::sys::signal::Signal::SIGKILL);
-            let _ = nix::sys::wait::waitpid(p, None);
-        }
-    }
-}
-
 struct ChildArgs<'a> {
     id: &'a str,
     chan: Channel,
@@ -312,9 +299,14 @@ struct ChildArgs<'a> {
     state: serde_json::Value,
     /// Our pid as the host sees it (read before entering the namespaces).
     host_pid: i32,
+    stdio: Option<[std::os::fd::RawFd; 3]>,
 }
 
 fn child(mut a: ChildArgs) -> ! {
+    if let Err(e) = init::install_stdio(a.stdio) {
+        let _ = a.chan.send(&crate::sync::error(e.to_string()));
+        init::exit(1)
+    }
     let _ = nix::sys::prctl::set_dumpable(false);
     let mut keep = vec![a.chan.as_raw_fd(), a.pidfd.as_raw_fd()];
     keep.extend(a.console.as_ref().map(|c| c.as_raw_fd()));
