@@ -136,6 +136,7 @@ fn create_options(cli: &Cli, a: &CreateArgs, foreground: bool) -> CreateOptions 
         preserve_fds: a.preserve_fds,
         systemd_cgroup: cli.systemd_cgroup,
         foreground,
+        stdio: None,
     }
 }
 
@@ -158,6 +159,7 @@ fn exec_options(a: &super::ExecArgs) -> container::exec::ExecOptions {
         pid_file: a.pid_file.clone(),
         preserve_fds: a.preserve_fds,
         ignore_paused: a.ignore_paused,
+        stdio: None,
     }
 }
 

@@ -71,6 +71,8 @@ pub struct InitArgs<'a> {
     pub preserve_fds: i32,
     /// Connected to linux.seccomp.listenerPath when the filter notifies.
     pub seccomp_listener: Option<OwnedFd>,
+    /// Explicit fds for 0-2 (see `CreateOptions::stdio`).
+    pub stdio: Option<[std::os::fd::RawFd; 3]>,
 }
 
 /// Does the create handshake include the hooks round trip?
@@ -84,6 +86,10 @@ pub fn wants_hook_sync(spec: &Spec) -> bool {
 
 /// Never returns: execs the user program or exits.
 pub fn run(a: InitArgs) -> ! {
+    if let Err(e) = install_stdio(a.stdio) {
+        let _ = a.chan.send(&crate::sync::error(e.to_string()));
+        exit(1);
+    }
     protect_self(&a);
     reset_signals();
     let prepared = match setup(&a) {
@@ -113,6 +119,31 @@ pub fn protect_self(a: &InitArgs) {
     keep.extend(a.ns.join_user.as_ref().map(|u| u.as_raw_fd()));
     keep.extend(a.seccomp_listener.as_ref().map(|u| u.as_raw_fd()));
     process::close_fds_except(3 + a.preserve_fds, &keep);
+}
+
+/// Put explicit stdio fds on 0, 1 and 2. Each is first copied above 2, so
+/// that a source which is itself one of 0-2 is not overwritten before use;
+/// the copies are close-on-exec and dropped by `protect_self` anyway.
+pub(super) fn install_stdio(fds: Option<[std::os::fd::RawFd; 3]>) -> Result<(), InitError> {
+    let Some(fds) = fds else { return Ok(()) };
+    let mut high = [-1; 3];
+    for (i, fd) in fds.iter().enumerate() {
+        // SAFETY: F_DUPFD_CLOEXEC only creates a new fd; an invalid source
+        // fails with EBADF.
+        high[i] = unsafe { libc::fcntl(*fd, libc::F_DUPFD_CLOEXEC, 3) };
+        if high[i] < 0 {
+            return Err(sys("duplicating the stdio fds")(nix::Error::last()));
+        }
+    }
+    for (i, fd) in high.iter().enumerate() {
+        // SAFETY: dup2 onto 0-2, which this forked process owns.
+        if unsafe { libc::dup2(*fd, i as i32) } < 0 {
+            return Err(sys("installing the stdio fds")(nix::Error::last()));
+        }
+        // SAFETY: closing the temporary copy made above.
+        unsafe { libc::close(*fd) };
+    }
+    Ok(())
 }
 
 pub(super) fn exit(code: i32) -> ! {
