@@ -1,0 +1,67 @@
+# husk: build, demo, tests and benchmark. Everything here needs root except `build`.
+
+CARGO  ?= cargo
+PYTHON ?= python3
+HUSK   := $(CURDIR)/target/release/husk
+RUNC   ?= runc
+
+# husk implements spec requirements that runc 1.1.5 misses, so against husk the
+# suite also runs the tests ignored for runc. The one test skipped is a
+# deliberate runc-compatible deviation: deleting a `created` container without
+# --force succeeds (containerd relies on it).
+SPEC_TESTS_HUSK_ARGS := --include-ignored --skip delete_created_without_force_fails
+
+.PHONY: all build demo test test-unit test-spec test-spec-runc test-integration bench clean
+
+all: build
+
+build:
+	$(CARGO) build --release -p husk
+
+# Run a busybox container from a bundle built under demo/ (gitignored), then
+# remove the container and its temporary state root.
+demo: build
+	@set -eu; \
+	id=demo-$$$$; \
+	rm -rf demo; \
+	$(PYTHON) integration/bench/bundle.py --runtime $(HUSK) --hostname husk-demo \
+		--cgroups-path /husk-demo-$$$$ demo -- \
+		sh -c 'echo "hello from husk in $$(hostname)"; id; ls /'; \
+	root=$$(mktemp -d /tmp/husk-demo-root.XXXXXX); \
+	trap '$(HUSK) --root "$$root" delete --force "$$id" >/dev/null 2>&1 || true; rm -rf "$$root"' EXIT; \
+	echo "+ husk --root $$root run --bundle demo $$id"; \
+	rc=0; $(HUSK) --root "$$root" run --bundle demo "$$id" || rc=$$?; \
+	echo "+ exit code: $$rc"; \
+	exit $$rc
+
+# Everything CI runs (.ci/run).
+test: test-unit test-spec test-spec-runc test-integration
+
+test-unit:
+	$(CARGO) test -p husk
+
+test-spec: build
+	RUNTIME=$(HUSK) $(CARGO) test -p spec-tests -- $(SPEC_TESTS_HUSK_ARGS)
+
+# The same suite against Debian's runc: shows the suite tests the spec, not husk.
+test-spec-runc:
+	RUNTIME=$(RUNC) $(CARGO) test -p spec-tests
+
+# ---- integration tests: placeholder --------------------------------------
+# Integration tests (containerd/shim, ...) will be started by integration/run-all.
+# Until that script exists this target only says so.
+test-integration:
+	@if [ -x integration/run-all ]; then \
+		integration/run-all; \
+	else \
+		echo "test-integration: integration/run-all does not exist yet, nothing to run"; \
+	fi
+# ---------------------------------------------------------------------------
+
+# husk vs runc (and crun where it works) side by side; not part of `make test`.
+bench: build
+	$(PYTHON) integration/bench/bench.py --husk $(HUSK) --runc $(RUNC) $(BENCH_ARGS)
+
+clean:
+	$(CARGO) clean
+	rm -rf demo
