@@ -93,6 +93,9 @@ fn run(cli: &Cli, command: &Command) -> Result<i32> {
         }
     }
     let store = Store::new(&cli.root);
+    if needs_sealed_copy(&store, command) {
+        crate::cloned_binary::ensure().map_err(|e| ContainerError::Init(e.to_string()))?;
+    }
     match command {
         Command::Create(a) => {
             container::create(&store, &create_options(cli, a, false))?;
@@ -122,6 +125,23 @@ fn run(cli: &Cli, command: &Command) -> Result<i32> {
             print_json(&crate::features::features());
             Ok(0)
         }
+    }
+}
+
+/// Whether this command forks a process that a container able to ptrace it
+/// could see: then husk must run from a sealed copy (see cloned_binary).
+/// Errors here are left for the command itself to report.
+fn needs_sealed_copy(store: &Store, command: &Command) -> bool {
+    match command {
+        Command::Create(a) | Command::Run { create: a, .. } => crate::spec::load_bundle(&a.bundle)
+            .is_ok_and(|b| crate::cloned_binary::needed(&b.spec, &[])),
+        Command::Exec(a) => {
+            let path = store.dir(&a.id).join(crate::state::CONFIG_FILE);
+            crate::spec::read_limited(&path)
+                .and_then(|raw| crate::spec::parse(&path, &raw))
+                .is_ok_and(|spec| crate::cloned_binary::needed(&spec, &a.cap))
+        }
+        _ => false,
     }
 }
 

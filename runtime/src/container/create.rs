@@ -200,6 +200,9 @@ fn spawn(
         }
         None => None,
     };
+    // Born non-dumpable: no window in which a container process could open
+    // the child's /proc entries (see cloned_binary).
+    let _ = nix::sys::prctl::set_dumpable(false);
     let forked = clone::fork(flags, cg_fd.as_ref().map(|f| f.as_raw_fd()));
     match forked {
         Ok(Forked::Child) => {

@@ -118,6 +118,8 @@ pub fn exec(store: &Store, opts: &ExecOptions) -> Result<i32, ContainerError> {
     };
     let (parent_chan, child_chan) = sync::pair()?;
     let restore = enter_for_children(&pidfd, parent_ns)?;
+    // Born non-dumpable: the container sees the child from the fork on.
+    let _ = nix::sys::prctl::set_dumpable(false);
     let forked = clone::fork(0, cg_fd.as_ref().map(|f| f.as_raw_fd()));
     match forked {
         Ok(Forked::Child) => {
