@@ -4,9 +4,12 @@
 //! - `state.json`: what `state`, `list`, `kill` and `delete` need, written
 //!   atomically (temp file + rename) so a reader never sees half a file;
 //! - `config.json`: the exact config the container was created from;
-//! - `start.sock`: the created container's process listens on it for
-//!   `start`; it exists from `create` until `start`, and its presence is
-//!   what makes a live container "created" rather than "running".
+//! - `exec.fifo`: the created container's process blocks reading it until
+//!   `start` writes a byte; it exists from `create` until `start`, and its
+//!   presence is what makes a live container "created" rather than
+//!   "running";
+//! - `exec.reply`: the way back: the process writes why it could not start
+//!   (a startContainer hook, the exec), or closes it by exec'ing.
 //!
 //! Every command that changes a container holds an exclusive `flock` on the
 //! directory, so two commands on one id never interleave.
@@ -24,7 +27,8 @@ use crate::cgroups::CgroupRecord;
 
 pub const STATE_FILE: &str = "state.json";
 pub const CONFIG_FILE: &str = "config.json";
-pub const START_SOCKET: &str = "start.sock";
+pub const EXEC_FIFO: &str = "exec.fifo";
+pub const REPLY_FIFO: &str = "exec.reply";
 
 #[derive(Debug, thiserror::Error)]
 pub enum StateError {
@@ -273,14 +277,12 @@ impl ContainerDir {
         &self.path
     }
 
-    /// The lock's fd: a forked child must close it, or it would hold the
-    /// lock (flock belongs to the open file, which the fork shares).
-    pub fn lock_fd(&self) -> std::os::fd::RawFd {
-        self._lock.as_raw_fd()
+    pub fn exec_fifo(&self) -> PathBuf {
+        self.path.join(EXEC_FIFO)
     }
 
-    pub fn start_socket(&self) -> PathBuf {
-        self.path.join(START_SOCKET)
+    pub fn reply_fifo(&self) -> PathBuf {
+        self.path.join(REPLY_FIFO)
     }
 
     pub fn read(&self) -> Result<ContainerState, StateError> {
@@ -344,7 +346,7 @@ pub fn status_of(state: &ContainerState, dir: &Path) -> Status {
             return Status::Paused;
         }
     }
-    if dir.join(START_SOCKET).exists() {
+    if dir.join(EXEC_FIFO).exists() {
         Status::Created
     } else {
         Status::Running

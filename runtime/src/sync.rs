@@ -44,9 +44,6 @@ pub enum Msg {
     Commit(i32),
     /// child → parent: the parent-death signal is cleared.
     Committed,
-    /// `start` → container: go ahead and exec. The container answers only
-    /// with `Error`; a successful exec closes the connection instead.
-    Start,
     /// child → parent: setup failed.
     Error(String),
 }
@@ -85,10 +82,6 @@ pub fn pair() -> Result<(Channel, Channel), SyncError> {
 }
 
 impl Channel {
-    pub fn from_fd(fd: OwnedFd) -> Channel {
-        Channel { fd }
-    }
-
     pub fn send(&self, msg: &Msg) -> Result<(), SyncError> {
         let buf = serde_json::to_vec(msg).map_err(SyncError::Decode)?;
         loop {

@@ -76,7 +76,7 @@ pub fn create(store: &Store, opts: &CreateOptions) -> Result<Created, ContainerE
     check_host_support(&bundle.spec)?;
     dir.write_file(state::CONFIG_FILE, &bundle.raw)?;
     check_preserved_fds(opts.preserve_fds)?;
-    let start = listen_start_socket(&dir)?;
+    let start = make_fifos(&dir)?;
     let linux = bundle.spec.linux().as_ref().ok_or(ContainerError::Usage("linux section is required".into()))?;
     drop(prep);
     let ns = Plan::from_spec(linux)?;
@@ -157,21 +157,28 @@ fn check_preserved_fds(n: i32) -> Result<(), ContainerError> {
     Ok(())
 }
 
-/// The socket `start` connects to. It is bound through the state
-/// directory's fd, so a long --root cannot overflow sun_path.
-fn listen_start_socket(dir: &ContainerDir) -> Result<OwnedFd, ContainerError> {
-    use nix::sys::socket::{bind, listen, socket, AddressFamily, Backlog, SockFlag, SockType, UnixAddr};
-    let err = |what: &str| {
-        let what = format!("{what} {}", dir.start_socket().display());
-        move |err| ContainerError::Sys { what, err }
+/// The two fifos between the created process and `start`, both opened
+/// O_RDWR: that never blocks, keeps each fifo alive while the process
+/// lives, and lets `start` tell a dead process (no reader) from one that is
+/// waiting. Waiting on a fifo takes only read(2) and write(2), which even a
+/// strict seccomp profile loaded early (noNewPrivileges false) allows, as
+/// runc's exec fifo does.
+pub struct StartFifos {
+    pub start_rx: OwnedFd,
+    pub reply_tx: OwnedFd,
+}
+
+fn make_fifos(dir: &ContainerDir) -> Result<StartFifos, ContainerError> {
+    let open = |path: PathBuf| -> Result<OwnedFd, ContainerError> {
+        nix::unistd::mkfifo(&path, nix::sys::stat::Mode::from_bits_truncate(0o600))
+            .map_err(|e| ContainerError::Sys { what: format!("mkfifo {}", path.display()), err: e })?;
+        nix::fcntl::open(&path, nix::fcntl::OFlag::O_RDWR | nix::fcntl::OFlag::O_CLOEXEC, nix::sys::stat::Mode::empty())
+            .map_err(|e| ContainerError::Sys { what: format!("open {}", path.display()), err: e })
     };
-    let fd = socket(AddressFamily::Unix, SockType::SeqPacket, SockFlag::SOCK_CLOEXEC, None)
-        .map_err(err("socket"))?;
-    let addr = UnixAddr::new(format!("/proc/self/fd/{}/{}", dir.lock_fd(), state::START_SOCKET).as_str())
-        .map_err(err("socket address"))?;
-    bind(fd.as_raw_fd(), &addr).map_err(err("bind"))?;
-    listen(&fd, Backlog::new(4).map_err(err("listen"))?).map_err(err("listen"))?;
-    Ok(fd)
+    Ok(StartFifos {
+        start_rx: open(dir.exec_fifo())?,
+        reply_tx: open(dir.reply_fifo())?,
+    })
 }
 
 fn spawn(
@@ -179,7 +186,7 @@ fn spawn(
     opts: &CreateOptions,
     ns: &Plan,
     cgroup: &CgroupRecord,
-    start: OwnedFd,
+    start: StartFifos,
     console: Option<OwnedFd>,
     seccomp_listener: Option<OwnedFd>,
 ) -> Result<(i32, sync::Channel), ContainerError> {

@@ -4,7 +4,7 @@
 //! Every failure before `Ready` goes back to the parent over the sync channel
 //! and becomes `create`'s error; the parent then removes everything.
 
-use std::os::fd::{AsFd, AsRawFd, FromRawFd, OwnedFd};
+use std::os::fd::{AsFd, AsRawFd, OwnedFd};
 use std::path::Path;
 
 use nix::sched::CloneFlags;
@@ -61,8 +61,8 @@ pub struct InitArgs<'a> {
     pub bundle: &'a Path,
     pub rootfs: &'a Path,
     pub chan: Channel,
-    /// Listening socket on which `start` connects.
-    pub start: OwnedFd,
+    /// The exec fifo and its reply fifo (see create::StartFifos).
+    pub start: super::create::StartFifos,
     pub console: Option<OwnedFd>,
     pub ns: &'a Plan,
     pub cgroup: Option<&'a CgroupRecord>,
@@ -114,7 +114,7 @@ pub fn run(a: InitArgs) -> ! {
 /// (/proc/PID/exe is the husk binary: CVE-2019-5736).
 pub fn protect_self(a: &InitArgs) {
     let _ = nix::sys::prctl::set_dumpable(false);
-    let mut keep = vec![a.chan.as_raw_fd(), a.start.as_raw_fd()];
+    let mut keep = vec![a.chan.as_raw_fd(), a.start.start_rx.as_raw_fd(), a.start.reply_tx.as_raw_fd()];
     keep.extend(a.console.as_ref().map(|c| c.as_raw_fd()));
     keep.extend(a.ns.join_user.as_ref().map(|u| u.as_raw_fd()));
     keep.extend(a.seccomp_listener.as_ref().map(|u| u.as_raw_fd()));
@@ -281,27 +281,24 @@ fn setup(a: &InitArgs) -> Result<Prepared, InitError> {
 }
 
 fn wait_and_exec(a: &InitArgs, p: Prepared) -> Result<std::convert::Infallible, InitError> {
+    // `start` writes one byte. We hold the fifo open for writing as well, so
+    // read never sees EOF: it blocks until start, or until we are killed.
+    let mut b = [0u8; 1];
     loop {
-        let conn = match nix::sys::socket::accept4(a.start.as_raw_fd(), nix::sys::socket::SockFlag::SOCK_CLOEXEC) {
-            Ok(fd) => {
-                // SAFETY: accept4 returned a new fd that we now own.
-                Channel::from_fd(unsafe { OwnedFd::from_raw_fd(fd) })
-            }
-            Err(nix::Error::EINTR) => continue,
+        match nix::unistd::read(&a.start.start_rx, &mut b) {
+            Ok(1) => break,
+            Ok(_) | Err(nix::Error::EINTR) => continue,
             Err(e) => return Err(sys("waiting for start")(e)),
-        };
-        match conn.recv() {
-            Ok(Msg::Start) => {}
-            // A connection that says nothing else is not `start`.
-            _ => continue,
         }
-        let err = match start_and_exec(a, p) {
-            Ok(never) => match never {},
-            Err(e) => e,
-        };
-        let _ = conn.send(&crate::sync::error(err.to_string()));
-        exit(1);
     }
+    let err = match start_and_exec(a, p) {
+        Ok(never) => match never {},
+        Err(e) => e,
+    };
+    if let Msg::Error(text) = crate::sync::error(err.to_string()) {
+        let _ = nix::unistd::write(&a.start.reply_tx, text.as_bytes());
+    }
+    exit(1)
 }
 
 fn start_and_exec(a: &InitArgs, p: Prepared) -> Result<std::convert::Infallible, InitError> {
@@ -313,8 +310,8 @@ fn start_and_exec(a: &InitArgs, p: Prepared) -> Result<std::convert::Infallible,
     let metadata = a.spec.linux().as_ref().and_then(|l| l.seccomp().as_ref()).and_then(|s| s.listener_metadata().clone());
     notify_listener(a.seccomp_listener.as_ref(), p.seccomp, pid, metadata.as_deref(), state)?;
     process::seal_fds(a.preserve_fds)?;
-    // On success the exec closes the `start` connection (CLOEXEC): that EOF
-    // is how `start` learns the user program is running.
+    // On success the exec closes our end of the reply fifo (CLOEXEC): that
+    // EOF is how `start` learns the user program is running.
     Err(p.exec.exec().into())
 }
 

@@ -1,7 +1,9 @@
 //! Operations on an existing container: start, state, kill, delete, and the
 //! foreground wait of `run`.
 
-use std::os::fd::{AsFd, AsRawFd, FromRawFd, OwnedFd};
+use std::io::{Read, Write};
+use std::os::fd::{AsFd, FromRawFd, OwnedFd};
+use std::os::unix::fs::OpenOptionsExt;
 
 use nix::sys::signal::{kill as send, SigSet, Signal};
 use nix::sys::wait::{waitpid, WaitStatus};
@@ -10,7 +12,6 @@ use nix::unistd::Pid;
 use super::ContainerError;
 use crate::hooks;
 use crate::state::{self, ContainerDir, ContainerState, Status, Store};
-use crate::sync::{Channel, Msg, SyncError};
 
 pub fn status(store: &Store, id: &str) -> Result<(ContainerState, Status), ContainerError> {
     let st = store.read(id)?;
@@ -30,35 +31,44 @@ pub fn start(store: &Store, id: &str) -> Result<(), ContainerError> {
             what: "cannot start a container that is not created",
         });
     }
-    let conn = connect_start(&dir)?;
-    conn.send(&Msg::Start)?;
+    let (tx, mut reply) = open_start_fifos(&dir)?;
+    (&tx).write_all(b"0").map_err(|e| ContainerError::Io(dir.exec_fifo(), e))?;
+    drop(tx);
     // From here the container counts as running, whatever the exec does.
-    let sock = dir.start_socket();
-    std::fs::remove_file(&sock).map_err(|e| ContainerError::Io(sock, e))?;
-    match conn.recv() {
-        // The exec closed the connection: the user program runs.
-        Err(SyncError::Closed) => {}
-        Ok(Msg::Error(e)) => return Err(ContainerError::Init(e)),
-        Ok(other) => return Err(SyncError::Unexpected { got: other, wanted: "EOF" }.into()),
-        Err(e) => return Err(e.into()),
+    for f in [dir.exec_fifo(), dir.reply_fifo()] {
+        std::fs::remove_file(&f).map_err(|e| ContainerError::Io(f, e))?;
+    }
+    // EOF: the exec closed the process's end; the user program runs.
+    let mut why = String::new();
+    reply.read_to_string(&mut why).map_err(|e| ContainerError::Io(dir.reply_fifo(), e))?;
+    if !why.is_empty() {
+        return Err(ContainerError::Init(why));
     }
     poststart(&st);
     Ok(())
 }
 
-fn connect_start(dir: &ContainerDir) -> Result<Channel, ContainerError> {
-    use nix::sys::socket::{connect, socket, AddressFamily, SockFlag, SockType, UnixAddr};
-    let what = || format!("connecting to {}", dir.start_socket().display());
-    let fd = socket(AddressFamily::Unix, SockType::SeqPacket, SockFlag::SOCK_CLOEXEC, None)
-        .map_err(|err| ContainerError::Sys { what: what(), err })?;
-    let addr = UnixAddr::new(format!("/proc/self/fd/{}/{}", dir.lock_fd(), state::START_SOCKET).as_str())
-        .map_err(|err| ContainerError::Sys { what: what(), err })?;
-    match connect(fd.as_raw_fd(), &addr) {
-        Ok(()) => Ok(Channel::from_fd(fd)),
-        // The socket is left but nobody listens: the init process died.
-        Err(nix::Error::ECONNREFUSED) => Err(ContainerError::Init("container init process is gone".into())),
-        Err(err) => Err(ContainerError::Sys { what: what(), err }),
-    }
+/// Open both fifos without blocking: with nobody reading the exec fifo the
+/// container process is gone, and the open fails with ENXIO instead of
+/// hanging.
+fn open_start_fifos(dir: &ContainerDir) -> Result<(std::fs::File, std::fs::File), ContainerError> {
+    let tx = std::fs::OpenOptions::new()
+        .write(true)
+        .custom_flags(libc::O_NONBLOCK | libc::O_CLOEXEC)
+        .open(dir.exec_fifo())
+        .map_err(|e| match e.raw_os_error() {
+            Some(libc::ENXIO) => ContainerError::Init("container init process is gone".into()),
+            _ => ContainerError::Io(dir.exec_fifo(), e),
+        })?;
+    let reply = std::fs::OpenOptions::new()
+        .read(true)
+        .custom_flags(libc::O_NONBLOCK | libc::O_CLOEXEC)
+        .open(dir.reply_fifo())
+        .map_err(|e| ContainerError::Io(dir.reply_fifo(), e))?;
+    // Reading the reply must block until the process writes or exec's.
+    nix::fcntl::fcntl(&reply, nix::fcntl::FcntlArg::F_SETFL(nix::fcntl::OFlag::empty()))
+        .map_err(|err| ContainerError::Sys { what: "reply fifo".into(), err })?;
+    Ok((tx, reply))
 }
 
 /// poststart failures are warnings: the container is already running.
