@@ -18,7 +18,15 @@ pub enum CapError {
 /// kernel does not know are dropped, as runc does, so a config written for a
 /// newer kernel still runs.
 pub fn to_caps(set: Option<&SpecCaps>) -> Result<CapsHashSet, CapError> {
-    let known = caps::runtime::procfs_all_supported(None).unwrap_or_else(|_| caps::all());
+    to_known_caps(set, &known())
+}
+
+/// The capabilities this kernel knows (read once per process setup).
+fn known() -> CapsHashSet {
+    caps::runtime::procfs_all_supported(None).unwrap_or_else(|_| caps::all())
+}
+
+fn to_known_caps(set: Option<&SpecCaps>, known: &CapsHashSet) -> Result<CapsHashSet, CapError> {
     let mut out = HashSet::new();
     for c in set.into_iter().flatten() {
         let name = format!("CAP_{c}");
@@ -49,12 +57,13 @@ pub fn resolve(c: Option<&LinuxCapabilities>) -> Result<Resolved, CapError> {
             ambient: empty,
         });
     };
+    let k = known();
     Ok(Resolved {
-        bounding: to_caps(c.bounding().as_ref())?,
-        effective: to_caps(c.effective().as_ref())?,
-        permitted: to_caps(c.permitted().as_ref())?,
-        inheritable: to_caps(c.inheritable().as_ref())?,
-        ambient: to_caps(c.ambient().as_ref())?,
+        bounding: to_known_caps(c.bounding().as_ref(), &k)?,
+        effective: to_known_caps(c.effective().as_ref(), &k)?,
+        permitted: to_known_caps(c.permitted().as_ref(), &k)?,
+        inheritable: to_known_caps(c.inheritable().as_ref(), &k)?,
+        ambient: to_known_caps(c.ambient().as_ref(), &k)?,
     })
 }
 
