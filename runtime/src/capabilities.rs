@@ -14,18 +14,14 @@ pub enum CapError {
     Set { set: &'static str, err: caps::errors::CapsError },
 }
 
-/// A spec capability set as `caps` capabilities. Capabilities the running
-/// kernel does not know are dropped, as runc does, so a config written for a
-/// newer kernel still runs.
-pub fn to_caps(set: Option<&SpecCaps>) -> Result<CapsHashSet, CapError> {
-    to_known_caps(set, &known())
-}
-
 /// The capabilities this kernel knows (read once per process setup).
 fn known() -> CapsHashSet {
     caps::runtime::procfs_all_supported(None).unwrap_or_else(|_| caps::all())
 }
 
+/// A spec capability set as `caps` capabilities. Capabilities the running
+/// kernel does not know are dropped, as runc does, so a config written for a
+/// newer kernel still runs.
 fn to_known_caps(set: Option<&SpecCaps>, known: &CapsHashSet) -> Result<CapsHashSet, CapError> {
     let mut out = HashSet::new();
     for c in set.into_iter().flatten() {
