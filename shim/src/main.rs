@@ -10,11 +10,28 @@
 mod error;
 mod metrics;
 mod mounts;
+mod serve;
 mod service;
+mod start;
 mod stdio;
 mod task;
 
 fn main() {
+    let args: Vec<std::ffi::OsString> = std::env::args_os().collect();
+    if let Some(code) = start::legacy_start(&args) {
+        std::process::exit(code);
+    }
+    // The serving shim (no action) is ours; `delete` and `-info` are the
+    // crate's.
+    if let Ok(flags) = containerd_shim::parse(args.get(1..).unwrap_or_default()) {
+        if flags.action.is_empty() && !flags.info && !flags.version {
+            if let Err(e) = serve::serve(&flags) {
+                eprintln!("{}: {e}", service::RUNTIME_ID);
+                std::process::exit(1);
+            }
+            return;
+        }
+    }
     let config = containerd_shim::Config::default();
     containerd_shim::run::<service::Service>(service::RUNTIME_ID, Some(config));
 }

@@ -71,7 +71,7 @@ impl shim::Shim for Service {
 }
 
 /// The group annotation of the bundle's config, if any.
-fn group_of(config: &Path) -> Option<String> {
+pub fn group_of(config: &Path) -> Option<String> {
     let text = std::fs::read(config).ok()?;
     let v: serde_json::Value = serde_json::from_slice(&text).ok()?;
     let ann = v.get("annotations")?;

@@ -1,0 +1,118 @@
+#!/usr/bin/env bash
+# containerd 1.6 driving husk two ways:
+#   runc   - containerd's own io.containerd.runc.v2 shim with BinaryName=husk
+#            (ctr --runc-binary), husk as a runc drop-in;
+#   husk   - husk's own shim, runtime io.containerd.husk.v2.
+# containerd runs on a private socket, root and state under a temp dir.
+. "$(dirname "$0")/lib.sh"
+need_bins containerd ctr python3
+[ -x "$SHIM" ] || { fail setup "$SHIM not built"; summary; exit 1; }
+
+NS=husktest-$$
+mkdir -p "$T/bin" "$T/root" "$T/state"
+ln -s "$SHIM" "$T/bin/containerd-shim-husk-v2"
+ln -s "$HUSK" "$T/bin/husk"
+cat >"$T/config.toml" <<CONF
+version = 2
+root = "$T/root"
+state = "$T/state"
+disabled_plugins = ["io.containerd.grpc.v1.cri"]
+[grpc]
+  address = "$T/containerd.sock"
+[ttrpc]
+  address = "$T/containerd.sock.ttrpc"
+[debug]
+  address = ""
+  level = "info"
+[plugins."io.containerd.runtime.v2.task"]
+  platforms = ["linux/amd64"]
+CONF
+on_exit remove_cgroups "$NS"
+on_exit rm -rf "/run/containerd/runc/$NS" "/run/containerd/husk/$NS"
+start_daemon containerd "$T/containerd.log" env PATH="$T/bin:$PATH" containerd --config "$T/config.toml"
+CTR=(ctr --address "$T/containerd.sock" -n "$NS")
+if ! wait_for 20 "${CTR[@]}" version; then
+    fail containerd-start "$(tail -5 "$T/containerd.log")"
+    summary; exit 1
+fi
+make_image
+if ! "${CTR[@]}" image import --all-platforms "$T/image.tar" >"$T/import.log" 2>&1; then
+    fail image-import "$(tail -3 "$T/import.log")"
+    summary; exit 1
+fi
+REF=docker.io/library/$IMAGE
+
+task_status() { "${CTR[@]}" task ls 2>/dev/null | awk -v id="$1" '$1 == id { print $3 }'; }
+status_is() { [ "$(task_status "$1")" = "$2" ]; }
+
+# Remove a container whatever state it is in (used on failure paths too).
+remove() {
+    "${CTR[@]}" task kill -s SIGKILL "$1" >/dev/null 2>&1
+    wait_for 10 status_is "$1" STOPPED
+    "${CTR[@]}" task rm -f "$1" >/dev/null 2>&1
+    "${CTR[@]}" container rm "$1" >/dev/null 2>&1
+}
+
+suite() {
+    local mode=$1
+    shift
+    local RUNTIME=("$@")
+    local id=$mode-$$
+
+    check "$mode: run --rm prints output" "hello from husk" \
+        "${CTR[@]}" run --rm "${RUNTIME[@]}" "$REF" "$id-echo" echo hello from husk
+    check_rc "$mode: exit code propagates" 7 \
+        "${CTR[@]}" run --rm "${RUNTIME[@]}" "$REF" "$id-exit" sh -c 'exit 7'
+    check "$mode: stdin to the container" "got piped-in" \
+        sh -c "echo piped-in | timeout -k 3 20 ${CTR[*]} run --rm ${RUNTIME[*]} $REF $id-stdin sh -c 'read l; echo got \$l'"
+
+    # A detached task: exec, ps, pause/resume, metrics, kill, delete.
+    local d=$id-det
+    if ! timeout 60 "${CTR[@]}" run -d --memory-limit 67108864 "${RUNTIME[@]}" "$REF" "$d" sleep 600 >"$T/run-d.log" 2>&1; then
+        fail "$mode: run -d" "$(tail -3 "$T/run-d.log")"
+        remove "$d"
+        return
+    fi
+    if wait_for 10 status_is "$d" RUNNING; then pass "$mode: run -d is RUNNING"; else fail "$mode: run -d is RUNNING" "status $(task_status "$d")"; fi
+    check "$mode: task exec" "in-exec" "${CTR[@]}" task exec --exec-id e1 "$d" echo in-exec
+    check_rc "$mode: task exec exit code" 5 "${CTR[@]}" task exec --exec-id e2 "$d" sh -c 'exit 5'
+    check "$mode: task ps" "$(task_pid "$d")" "${CTR[@]}" task ps "$d"
+    local cg=/sys/fs/cgroup/memory/$NS/$d/memory.limit_in_bytes
+    [ -f "$cg" ] || cg=/sys/fs/cgroup/$NS/$d/memory.max
+    check "$mode: memory limit applied" 67108864 cat "$cg"
+    if timeout 30 "${CTR[@]}" task pause "$d" >/dev/null 2>&1 && status_is "$d" PAUSED; then
+        pass "$mode: task pause"
+    else
+        fail "$mode: task pause" "status $(task_status "$d")"
+    fi
+    if timeout 30 "${CTR[@]}" task resume "$d" >/dev/null 2>&1 && status_is "$d" RUNNING; then
+        pass "$mode: task resume"
+    else
+        fail "$mode: task resume" "status $(task_status "$d")"
+    fi
+    check "$mode: task metrics" "memory.usage_in_bytes" "${CTR[@]}" task metrics "$d"
+    if [ "$mode" = husk ]; then
+        local shim_pid rss
+        shim_pid=$(pids_mentioning "-id $d" | head -1)
+        rss=$(awk '/VmRSS/ { print $2 }' "/proc/$shim_pid/status" 2>/dev/null)
+        echo "  .. husk shim RSS with one container: ${rss:-?} kB" >&2
+        if [ -n "$rss" ] && [ "$rss" -lt 3072 ]; then pass "husk: shim RSS < 3 MiB (${rss} kB)"; else fail "husk: shim RSS < 3 MiB" "${rss:-?} kB"; fi
+    fi
+    timeout 30 "${CTR[@]}" task kill -s SIGKILL "$d" >/dev/null 2>&1
+    if wait_for 15 status_is "$d" STOPPED; then pass "$mode: task kill"; else fail "$mode: task kill" "status $(task_status "$d")"; fi
+    check "$mode: task delete" "" "${CTR[@]}" task rm "$d"
+    check "$mode: container delete" "" "${CTR[@]}" container rm "$d"
+    remove "$d"
+    if [ -z "$(awk -v d="$T" 'index($2, d) == 1 && $2 ~ /rootfs/' /proc/self/mounts)" ]; then
+        pass "$mode: rootfs unmounted after delete"
+    else
+        fail "$mode: rootfs unmounted after delete" "$(awk -v d="$T" 'index($2, d) == 1 { print $2 }' /proc/self/mounts | head -2)"
+    fi
+}
+
+task_pid() { "${CTR[@]}" task ls 2>/dev/null | awk -v id="$1" '$1 == id { print $2 }'; }
+
+suite runc --runtime io.containerd.runc.v2 --runc-binary "${HUSK_IT_RUNC_BINARY:-$HUSK}"
+suite husk --runtime io.containerd.husk.v2
+
+summary
