@@ -38,14 +38,14 @@ demo: build
 test: test-unit test-spec test-spec-runc test-integration
 
 test-unit:
-	$(CARGO) test -p husk
+	$(CARGO) test --no-fail-fast -p husk
 
 test-spec: build
-	RUNTIME=$(HUSK) $(CARGO) test -p spec-tests -- $(SPEC_TESTS_HUSK_ARGS)
+	RUNTIME=$(HUSK) $(CARGO) test --no-fail-fast -p spec-tests -- $(SPEC_TESTS_HUSK_ARGS)
 
 # The same suite against Debian's runc: shows the suite tests the spec, not husk.
 test-spec-runc:
-	RUNTIME=$(RUNC) $(CARGO) test -p spec-tests
+	RUNTIME=$(RUNC) $(CARGO) test --no-fail-fast -p spec-tests
 
 # ---- integration tests: placeholder --------------------------------------
 # Integration tests (containerd/shim, ...) will be started by integration/run-all.
