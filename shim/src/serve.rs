@@ -47,6 +47,10 @@ pub fn serve(flags: &Flags) -> Result<(), ServeError> {
     // Registered before any thread exists, as signal-hook asks.
     let mut signals = Signals::new([SIGTERM, SIGINT, SIGPIPE, SIGCHLD]).map_err(|e| ServeError::Io("signals", e))?;
     nix::sys::prctl::set_child_subreaper(true).map_err(ServeError::Subreaper)?;
+    // One malloc arena for all threads: per-thread arenas cost memory for
+    // no gain in a shim that is idle nearly all the time.
+    // SAFETY: mallopt only changes allocator tuning.
+    unsafe { libc::mallopt(libc::M_ARENA_MAX, 1) };
     containerd_shim::logger::init(flags.debug, "info", &flags.namespace, &flags.id)?;
     let path = socket_path(&flags.socket).to_string();
     let listener = match bind(&path) {
@@ -77,7 +81,11 @@ pub fn serve(flags: &Flags) -> Result<(), ServeError> {
         .into_iter()
         .map(|(k, v)| (k.replacen("/containerd.task.v3.", "/containerd.task.v2.", 1), v))
         .collect();
+    // Few idle workers per connection (more start when all are busy, as
+    // with blocking Waits): threads are most of an idle shim's memory.
     let mut server = Server::new()
+        .set_thread_count_default(2)
+        .set_thread_count_min(1)
         .set_thread_count_max(16)
         .add_listener(listener.into_raw_fd())?
         .register_service(v3)
