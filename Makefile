@@ -47,14 +47,15 @@ test-spec: build
 test-spec-runc:
 	RUNTIME=$(RUNC) $(CARGO) test --no-fail-fast -p spec-tests
 
-# ---- integration tests: placeholder --------------------------------------
-# Integration tests (containerd/shim, ...) will be started by integration/run-all.
-# Until that script exists this target only says so.
+# ---- integration tests ---------------------------------------------------
+# containerd, Docker and Podman driving husk: integration/run-all (see
+# integration/README.md; needs apt-get install containerd docker.io podman
+# conmon, otherwise its scripts report SKIP).
 test-integration:
 	@if [ -x integration/run-all ]; then \
 		integration/run-all; \
 	else \
-		echo "test-integration: integration/run-all does not exist yet, nothing to run"; \
+		echo "test-integration: integration/run-all does not exist, nothing to run"; \
 	fi
 # ---------------------------------------------------------------------------
 
