@@ -104,7 +104,7 @@ impl Plan {
     }
 
     /// Enter the joined namespaces; the returned guard goes back to husk's own
-    /// when dropped (or explicitly with [`Entered::leave`]).
+    /// when dropped.
     pub fn enter(&self) -> Result<Entered, NsError> {
         let mut entered = Entered { saved: Vec::new() };
         for (t, fd) in &self.join {
@@ -140,10 +140,6 @@ pub struct Entered {
 }
 
 impl Entered {
-    pub fn leave(mut self) -> Result<(), NsError> {
-        self.restore()
-    }
-
     fn restore(&mut self) -> Result<(), NsError> {
         let cwd = File::open(".").ok();
         while let Some((t, fd)) = self.saved.pop() {

@@ -197,20 +197,17 @@ fn spawn(
         .and_then(|p| std::fs::File::open(p).ok());
     // The cgroup namespace is unshared by the child once it is in its cgroup.
     let mut flags = ns.new.bits() as u64 & !(libc::CLONE_NEWCGROUP as u64);
-    let entered = ns.enter()?;
-    // A new time namespace with offsets is made by us, for our children,
-    // because offsets can only be set before any process lives in it.
-    let time = match bundle.spec.linux().as_ref().and_then(|l| l.time_offsets().as_ref()).filter(|o| !o.is_empty()) {
-        Some(offsets) => {
-            flags &= !(libc::CLONE_NEWTIME as u64);
-            Some(crate::namespaces::new_time_for_children(offsets)?)
-        }
-        None => None,
-    };
-    // Born non-dumpable: no window in which a container process could open
-    // the child's /proc entries (see cloned_binary).
-    let _ = nix::sys::prctl::set_dumpable(false);
-    let forked = clone::fork(flags, cg_fd.as_ref().map(|f| f.as_raw_fd()));
+    let offsets = bundle.spec.linux().as_ref().and_then(|l| l.time_offsets().as_ref()).filter(|o| !o.is_empty());
+    if offsets.is_some() {
+        flags &= !(libc::CLONE_NEWTIME as u64);
+    }
+    let forked = clone::spawn(flags, cg_fd.as_ref().map(|f| f.as_raw_fd()), || -> Result<_, ContainerError> {
+        let entered = ns.enter()?;
+        // A new time namespace with offsets is made for our children,
+        // because offsets can only be set before any process lives in it.
+        let time = offsets.map(crate::namespaces::new_time_for_children).transpose()?;
+        Ok((entered, time))
+    });
     match forked {
         Ok(Forked::Child) => {
             drop(parent_chan);
@@ -234,16 +231,13 @@ fn spawn(
         Ok(Forked::Parent { pid, into_cgroup }) => {
             drop(child_chan);
             drop(start);
-            // Only the parent goes back: the child stays in the namespaces.
-            drop(time);
             let guard = ChildGuard(Some(pid));
-            entered.leave()?;
             prepare_child(&bundle.spec, cgroup, pid, into_cgroup)?;
             parent_chan.send(&Msg::Go)?;
             guard.disarm();
             Ok((pid, parent_chan))
         }
-        Err(e) => Err(ContainerError::Sys { what: "clone".into(), err: e }),
+        Err(e) => Err(ContainerError::Init(e.to_string())),
     }
 }
 

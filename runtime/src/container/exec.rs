@@ -117,10 +117,7 @@ pub fn exec(store: &Store, opts: &ExecOptions) -> Result<i32, ContainerError> {
         None => None,
     };
     let (parent_chan, child_chan) = sync::pair()?;
-    let restore = enter_for_children(&pidfd, parent_ns)?;
-    // Born non-dumpable: the container sees the child from the fork on.
-    let _ = nix::sys::prctl::set_dumpable(false);
-    let forked = clone::fork(0, cg_fd.as_ref().map(|f| f.as_raw_fd()));
+    let forked = clone::spawn(0, cg_fd.as_ref().map(|f| f.as_raw_fd()), || enter_for_children(&pidfd, parent_ns));
     match forked {
         Ok(Forked::Child) => {
             drop(parent_chan);
@@ -143,7 +140,6 @@ pub fn exec(store: &Store, opts: &ExecOptions) -> Result<i32, ContainerError> {
         }
         Ok(Forked::Parent { pid, into_cgroup }) => {
             drop(child_chan);
-            drop(restore);
             let reap = ChildGuard(Some(pid));
             let signals = (!opts.detach).then(ops::block_signals);
             if !into_cgroup {
@@ -176,7 +172,7 @@ pub fn exec(store: &Store, opts: &ExecOptions) -> Result<i32, ContainerError> {
             }
             Ok(code)
         }
-        Err(e) => Err(ContainerError::Sys { what: "clone".into(), err: e }),
+        Err(e) => Err(ContainerError::Init(e.to_string())),
     }
 }
 
