@@ -349,12 +349,12 @@ fn setup(a: &ChildArgs) -> Result<std::convert::Infallible, init::InitError> {
         process: a.process,
         linux,
         setgroups_ok: a.setgroups_ok,
+        preserve_fds: a.preserve_fds,
     })?;
     let metadata = linux.and_then(|l| l.seccomp().as_ref()).and_then(|s| s.listener_metadata().clone());
     let mut state = a.state.clone();
     state["pid"] = a.host_pid.into();
     init::notify_listener(a.seccomp_listener.as_ref(), stage, a.host_pid, metadata.as_deref(), state)?;
-    process::seal_fds(a.preserve_fds)?;
     // A detached exec outlives us: no parent-death signal past this point.
     init::set_pdeathsig(false)?;
     let _ = a.id;

@@ -268,6 +268,7 @@ fn setup(a: &InitArgs) -> Result<Prepared, InitError> {
         process,
         linux,
         setgroups_ok,
+        preserve_fds: a.preserve_fds,
     })?;
     a.chan.send(&Msg::Ready)?;
     let state = match a.chan.recv()? {
@@ -309,7 +310,6 @@ fn start_and_exec(a: &InitArgs, p: Prepared) -> Result<std::convert::Infallible,
     let pid = state["pid"].as_i64().unwrap_or(0) as i32;
     let metadata = a.spec.linux().as_ref().and_then(|l| l.seccomp().as_ref()).and_then(|s| s.listener_metadata().clone());
     notify_listener(a.seccomp_listener.as_ref(), p.seccomp, pid, metadata.as_deref(), state)?;
-    process::seal_fds(a.preserve_fds)?;
     // On success the exec closes our end of the reply fifo (CLOEXEC): that
     // EOF is how `start` learns the user program is running.
     Err(p.exec.exec().into())
@@ -353,6 +353,7 @@ pub struct Finalize<'a> {
     pub process: &'a oci_spec::runtime::Process,
     pub linux: Option<&'a oci_spec::runtime::Linux>,
     pub setgroups_ok: bool,
+    pub preserve_fds: i32,
 }
 
 /// rlimits, credentials, capabilities, cwd, no_new_privs, umask, and the
@@ -361,6 +362,10 @@ pub struct Finalize<'a> {
 /// CAP_SYS_ADMIN is still held, when it cannot.
 pub fn finalize(f: &Finalize) -> Result<(Exec, seccomp::Stage), InitError> {
     let process = f.process;
+    // Mark every fd of ours close-on-exec now, before a seccomp filter can be
+    // loaded: a strict profile need not allow close_range (runtime-tools'
+    // default does not). fds made after this point are CLOEXEC already.
+    process::seal_fds(f.preserve_fds)?;
     process::set_rlimits(process)?;
     let env = process::environment(process);
     let args = process.args().clone().unwrap_or_default();
