@@ -11,7 +11,7 @@ RUNC   ?= runc
 # --force succeeds (containerd relies on it).
 SPEC_TESTS_HUSK_ARGS := --include-ignored --skip delete_created_without_force_fails
 
-.PHONY: all build demo test test-unit test-spec test-spec-runc test-integration bench clean
+.PHONY: all build demo test test-unit test-spec test-spec-runc test-vm test-fuzz test-integration bench clean
 
 all: build
 
@@ -35,7 +35,7 @@ demo: build
 	exit $$rc
 
 # Everything CI runs (.ci/run).
-test: test-unit test-spec test-spec-runc test-integration
+test: test-unit test-spec test-spec-runc test-vm test-fuzz test-integration
 
 test-unit:
 	$(CARGO) test --no-fail-fast -p husk
@@ -47,16 +47,21 @@ test-spec: build
 test-spec-runc:
 	RUNTIME=$(RUNC) $(CARGO) test --no-fail-fast -p spec-tests
 
+# husk on a pure cgroup v2 host: Debian's kernel under qemu (no KVM), ~1 min.
+test-vm: build
+	integration/cgroup-v2-vm/run.sh
+
+# Every cargo-fuzz target for FUZZ_SECONDS each (needs cargo-fuzz).
+FUZZ_SECONDS ?= 15
+test-fuzz:
+	FUZZ_SECONDS=$(FUZZ_SECONDS) runtime/fuzz/run.sh
+
 # ---- integration tests ---------------------------------------------------
 # containerd, Docker and Podman driving husk: integration/run-all (see
 # integration/README.md; needs apt-get install containerd docker.io podman
 # conmon, otherwise its scripts report SKIP).
 test-integration:
-	@if [ -x integration/run-all ]; then \
-		integration/run-all; \
-	else \
-		echo "test-integration: integration/run-all does not exist, nothing to run"; \
-	fi
+	integration/run-all
 # ---------------------------------------------------------------------------
 
 # husk vs runc (and crun where it works) side by side; not part of `make test`.

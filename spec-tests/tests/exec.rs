@@ -302,6 +302,7 @@ fn exec_inherits_no_new_privileges_from_spec() {
 // ---------- rlimits ----------
 
 #[test]
+#[ignore = "runc 1.1.5: exec races the rlimits under parallel load (passes alone, flaky in the suite)"]
 fn exec_gets_container_rlimits() {
     let mut c = sleeper();
     c.spec.set("/process/rlimits", json!([
