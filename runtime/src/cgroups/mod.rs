@@ -310,3 +310,19 @@ pub fn read_pids(dir: &Path) -> Result<Vec<i32>, CgroupError> {
     };
     Ok(raw.lines().filter_map(|l| l.trim().parse().ok()).collect())
 }
+
+/// Controller files in a temporary directory, for the format tests.
+#[cfg(test)]
+pub(crate) mod testutil {
+    pub fn dir_with(files: &[(&str, &str)]) -> tempfile::TempDir {
+        let t = tempfile::tempdir().unwrap();
+        for (f, v) in files {
+            std::fs::write(t.path().join(f), v).unwrap();
+        }
+        t
+    }
+
+    pub fn get(t: &tempfile::TempDir, f: &str) -> String {
+        std::fs::read_to_string(t.path().join(f)).unwrap()
+    }
+}

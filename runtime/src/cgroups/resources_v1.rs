@@ -200,17 +200,7 @@ pub fn devices(dir: &Path, rules: &[Rule]) -> Result<(), ResourceError> {
 mod tests {
     use super::*;
 
-    fn dir_with(files: &[(&str, &str)]) -> tempfile::TempDir {
-        let t = tempfile::tempdir().unwrap();
-        for (f, v) in files {
-            std::fs::write(t.path().join(f), v).unwrap();
-        }
-        t
-    }
-
-    fn get(t: &tempfile::TempDir, f: &str) -> String {
-        std::fs::read_to_string(t.path().join(f)).unwrap()
-    }
+    use super::super::testutil::{dir_with, get};
 
     #[test]
     fn memory_files() {
