@@ -171,10 +171,10 @@ pub(super) fn set_pdeathsig(on: bool) -> Result<(), InitError> {
 
 struct Prepared {
     exec: Exec,
-    /// Loaded just before exec (noNewPrivileges) or already loaded (None).
+    /// The seccomp filter, pending or already loaded.
     seccomp: seccomp::Stage,
-    /// The state document for startContainer hooks, from the parent: only
-    /// it knows our pid as seen from outside the pid namespace.
+    /// The state document for startContainer hooks, with our pid as the
+    /// parent told it (inside a new pid namespace we cannot see it).
     state: String,
 }
 
@@ -197,12 +197,7 @@ fn setup(a: &InitArgs) -> Result<Prepared, InitError> {
     }
     // Unshared only now, after the parent placed us in our cgroup, so that
     // the namespace's root is the container's cgroup.
-    let new_cgroupns = a
-        .spec
-        .linux()
-        .as_ref()
-        .and_then(|l| l.namespaces().as_ref())
-        .is_some_and(|ns| ns.iter().any(|n| n.typ() == LinuxNamespaceType::Cgroup && n.path().is_none()));
+    let new_cgroupns = a.ns.has_new(LinuxNamespaceType::Cgroup);
     if new_cgroupns {
         nix::sched::unshare(CloneFlags::CLONE_NEWCGROUP).map_err(sys("unshare cgroup namespace"))?;
     }
