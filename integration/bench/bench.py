@@ -19,6 +19,21 @@ Figures (wall time = spawn of the runtime process until wait4 returns):
   delete_f   `delete --force` of a running container (`sleep 1000`)
   lifecycle  create + start + wait for exit + delete, end to end
   binary     size of the runtime binary
+  exec       `exec` of /bin/true into a running `sleep 1000` (one container
+             per runtime and round, made untimed; a fresh exec per sample)
+  conc_start 50 containers (`sleep 1000`) started at once: 50 concurrent
+             `run -d`, each with its own bundle and cgroupsPath; wall time
+             from the first spawn until the last call returned
+  conc_del   then 50 concurrent `delete --force` of them, the same way
+  conc_fail  failed calls of both phases (must be 0)
+             The conc_* figures run only in the first --heavy-rounds
+             (default 3) measured rounds, without warm-up.
+  list       `list` with 1,000 containers in --root (median of 10 calls)
+  state      `state <id>` with 1,000 containers in --root (median of 20)
+             One real container (`run -d`, `sleep 1000`) per runtime; its
+             state directory is copied 999 times with "id" edited in
+             state.json (each runtime's own format). Measured once per
+             run, after the rounds, interleaved call by call.
 
 Settling: every timed call except run_warm starts after --settle ms
 (default 100) of quiet. On a cgroup v1 or hybrid host, moving a process into
@@ -70,6 +85,10 @@ CALL_TIMEOUT = 30.0
 LAST_CALL = None  # the last runtime call, for messages
 CGROUP_ROOT = "/sys/fs/cgroup"
 
+CONC_N = 50  # containers started at once
+STATE_N = 1000  # containers in --root for list/state
+LIST_SAMPLES, STATE_SAMPLES = 10, 20
+
 # (key, label, unit); unit "ms" values are wall times, "MiB" sizes.
 FIGURES = [
     ("run", "run /bin/true: wall time", "ms"),
@@ -81,11 +100,25 @@ FIGURES = [
     ("delete_f", "delete --force (running)", "ms"),
     ("lifecycle", "create+start+delete", "ms"),
     ("binary", "binary size", "MiB"),
+    ("exec", "exec /bin/true into running", "ms"),
+    ("conc_start", f"{CONC_N} x run -d concurrently: total", "ms"),
+    ("conc_del", f"{CONC_N} x delete --force concurrently: total", "ms"),
+    ("conc_fail", f"{CONC_N} concurrent: failed calls", "n"),
+    ("list", f"list, {STATE_N} containers", "ms"),
+    ("state", f"state <id>, {STATE_N} containers", "ms"),
 ]
 # figure -> (max ratio husk/runc of the medians, description)
 TARGETS = {
     "run": (0.7, "husk run median wall time <= 0.7 x runc"),
     "run_rss": (0.5, "husk peak RSS <= 0.5 x runc"),
+    "exec": (0.4, "husk exec median wall time <= 0.40 x runc"),
+}
+# figure -> (kind, limit, description) for absolute targets on husk alone:
+# "lt": husk median < limit; "zero": every sample of every runtime is 0
+# (FAIL otherwise).
+ABS_TARGETS = {
+    "list": ("lt", 50.0, f"husk list with {STATE_N} containers median < 50 ms"),
+    "conc_fail": ("zero", 0, f"no failed call among {CONC_N} concurrent run -d / delete --force"),
 }
 
 
@@ -149,6 +182,8 @@ class Runtime:
         self.root = tempfile.mkdtemp(prefix=f"root-{name}-", dir=work)
         self.errfile = os.path.join(work, f"stderr-{name}")
         self.live = set()  # ids that may still exist
+        self.copies = set()  # synthetic state dirs (removed, never deleted by the runtime)
+        self.procs = []  # concurrent Popen calls not yet waited for
         self.inflight = None
 
     def version(self):
@@ -209,6 +244,36 @@ class Runtime:
             finally:
                 os.close(pidfd)
 
+    def spawn(self, args, errfile):
+        """Start `<runtime> --root R args...` without waiting (tracked in procs)."""
+        global LAST_CALL
+        LAST_CALL = " ".join([self.name] + list(args)) + " (concurrent)"
+        with open(errfile, "wb") as err:
+            p = subprocess.Popen([self.path, "--root", self.root] + list(args), stdin=subprocess.DEVNULL,
+                                 stdout=subprocess.DEVNULL, stderr=err, start_new_session=True)
+        self.procs.append(p)
+        return p
+
+    def wait_procs(self):
+        """Wait (bounded) for every spawned call, killing stragglers."""
+        with signals_ignored():
+            deadline = time.monotonic() + CALL_TIMEOUT
+            for p in self.procs:
+                try:
+                    p.wait(max(0.1, deadline - time.monotonic()))
+                except subprocess.TimeoutExpired:
+                    try:
+                        os.killpg(p.pid, signal.SIGKILL)
+                    except ProcessLookupError:
+                        pass
+                    p.wait()
+            self.procs = []
+
+    def remove_copies(self):
+        for d in sorted(self.copies):
+            shutil.rmtree(d, ignore_errors=True)
+        self.copies.clear()
+
     def stderr(self):
         try:
             with open(self.errfile, errors="replace") as f:
@@ -222,6 +287,8 @@ class Runtime:
         leftovers = []
         if self.inflight is not None:
             self.finish_inflight()
+        self.wait_procs()
+        self.remove_copies()
         for cid in sorted(self.live):
             try:
                 _, code, _ = self.call(["delete", "--force", cid], check=False)
@@ -355,6 +422,82 @@ class Bench:
         self.done(rt, cid, bdir)
         return {"lifecycle": secs * 1000}
 
+    def fig_exec(self, rt):
+        cid, bdir = self.new_container(rt, ["sleep", "1000"])
+        rt.call(["run", "-d", "--bundle", bdir, cid])
+        self.settle()
+        secs, _, _ = rt.call(["exec", cid, "/bin/true"])
+        rt.call(["delete", "--force", cid])
+        reap_orphans()
+        self.done(rt, cid, bdir)
+        return {"exec": secs * 1000}
+
+    def fig_concurrent(self, rt):
+        """CONC_N concurrent `run -d`, then CONC_N concurrent `delete --force`."""
+        made = [self.new_container(rt, ["sleep", "1000"]) for _ in range(CONC_N)]
+        errdir = os.path.join(self.work, f"conc-err-{rt.name}")
+        os.makedirs(errdir, exist_ok=True)
+        failed = []
+        self.settle()
+        times = {}
+        for phase, argv in (("conc_start", lambda c, b: ["run", "-d", "--bundle", b, c]),
+                            ("conc_del", lambda c, b: ["delete", "--force", c])):
+            t0 = time.perf_counter()
+            procs = [(c, rt.spawn(argv(c, b), os.path.join(errdir, f"{phase}-{c}"))) for c, b in made]
+            deadline = t0 + CALL_TIMEOUT
+            for c, p in procs:
+                try:
+                    p.wait(max(0.1, deadline - time.perf_counter()))
+                except subprocess.TimeoutExpired:
+                    rt.wait_procs()
+                    raise BenchError(f"{rt.name} {phase} {c}: timed out after {CALL_TIMEOUT:.0f} s")
+            times[phase] = (time.perf_counter() - t0) * 1000
+            rt.procs = []
+            for c, p in procs:
+                if p.returncode != 0:
+                    with open(os.path.join(errdir, f"{phase}-{c}"), errors="replace") as f:
+                        failed.append(f"{phase} {c}: exit {p.returncode}: {f.read().strip()[-200:]}")
+            reap_orphans()
+            if phase == "conc_start":
+                self.settle()
+        for c, b in made:
+            if not os.path.exists(os.path.join(rt.root, c)):
+                self.done(rt, c, b)
+        shutil.rmtree(errdir, ignore_errors=True)
+        for msg in failed[:3]:
+            print(f"{rt.name}: concurrent call failed: {msg}", file=sys.stderr)
+        times["conc_fail"] = float(len(failed))
+        return times
+
+    def setup_many(self, rt):
+        """One real `sleep 1000` container plus STATE_N-1 copies of its state dir."""
+        cid, bdir = self.new_container(rt, ["sleep", "1000"])
+        rt.call(["run", "-d", "--bundle", bdir, cid])
+        src = os.path.join(rt.root, cid)
+        for i in range(1, STATE_N):
+            copy = f"{cid}-copy{i}"
+            dst = os.path.join(rt.root, copy)
+            rt.copies.add(dst)
+            os.mkdir(dst, os.stat(src).st_mode & 0o7777)
+            for name in os.listdir(src):
+                sp, dp = os.path.join(src, name), os.path.join(dst, name)
+                if name == "state.json":
+                    with open(sp) as f:
+                        st = json.load(f)
+                    st["id"] = copy
+                    with open(dp, "w") as f:
+                        json.dump(st, f)
+                    os.chmod(dp, 0o600)
+                elif os.path.isfile(sp) and not os.path.islink(sp):
+                    shutil.copy2(sp, dp)
+        return cid, bdir
+
+    def teardown_many(self, rt, cid, bdir):
+        rt.remove_copies()
+        rt.call(["delete", "--force", cid])
+        reap_orphans()
+        self.done(rt, cid, bdir)
+
     def leftover_cgroups(self):
         """cgroupsPath directories still present (and removed if empty)."""
         found = []
@@ -429,7 +572,7 @@ def summarize(samples):
 
 
 def fmt(v, unit):
-    return f"{v:.1f}" if unit == "MiB" else f"{v:.2f}"
+    return {"MiB": f"{v:.1f}", "n": f"{v:.0f}"}.get(unit, f"{v:.2f}")
 
 
 def table(results, names):
@@ -440,6 +583,8 @@ def table(results, names):
     head += ["husk/runc", "target"]
     rows = []
     for key, label, unit in FIGURES:
+        if key not in results["runtimes"]["husk"]["figures"]:
+            continue
         row = [f"{label} ({unit})"]
         for n in names:
             s = results["runtimes"][n]["figures"][key]
@@ -447,7 +592,12 @@ def table(results, names):
         ratio = results["ratios"].get(key)
         row.append(f"{ratio:.2f}" if ratio is not None else "")
         t = results["targets"].get(key)
-        row.append(f"<= {t['max_ratio']:.2f} {t['result']}" if t else "")
+        if t and "max_ratio" in t:
+            row.append(f"<= {t['max_ratio']:.2f} {t['result']}")
+        elif t:
+            row.append(f"{t['target']} {t['result']}")
+        else:
+            row.append("")
         rows.append(row)
     widths = [max(len(r[i]) for r in [head] + rows) for i in range(len(head))]
 
@@ -466,11 +616,14 @@ def main():
     ap.add_argument("--crun", default="crun", help="crun binary; skipped if it does not work here")
     ap.add_argument("--rounds", type=int, default=30, help="measured rounds per figure (default 30, ~1 min)")
     ap.add_argument("--settle", type=float, default=100, help="quiet ms before each timed call (default 100)")
+    ap.add_argument("--heavy-rounds", type=int, default=3,
+                    help=f"rounds with the {CONC_N}-concurrent figure (default 3; 0 skips it)")
+    ap.add_argument("--no-many", action="store_true", help=f"skip list/state with {STATE_N} containers")
     ap.add_argument("--warmup", type=int, default=3, help="discarded rounds first (default 3)")
     ap.add_argument("--time-bin", default="/usr/bin/time", help="GNU time, for peak RSS")
     ap.add_argument("--json", default=os.path.join(HERE, "last-result.json"), help="result file")
     a = ap.parse_args()
-    if a.rounds < 1 or a.warmup < 0:
+    if a.rounds < 1 or a.warmup < 0 or a.heavy_rounds < 0:
         ap.error("--rounds must be >= 1 and --warmup >= 0")
     sys.stdout.reconfigure(line_buffering=True)
     if os.geteuid() != 0:
@@ -538,12 +691,14 @@ def main():
             bench.fig_parts,
             bench.fig_delete_force,
             bench.fig_lifecycle,
+            bench.fig_exec,
         ]
         progress = sys.stderr.isatty()
         t_start = time.monotonic()
         for rnd in range(a.warmup + a.rounds):
             warm = rnd < a.warmup
-            for step in steps:
+            heavy = [bench.fig_concurrent] if not warm and rnd - a.warmup < a.heavy_rounds else []
+            for step in steps + heavy:
                 for rt in runtimes:
                     got = step(rt)
                     if not warm:
@@ -554,29 +709,70 @@ def main():
                 i = rnd + 1 if warm else rnd - a.warmup + 1
                 n = a.warmup if warm else a.rounds
                 print(f"\r{tag} {i}/{n} ({time.monotonic() - t_start:.0f} s)   ", end="", file=sys.stderr, flush=True)
+        if not a.no_many:
+            if progress:
+                print(f"\rlist/state with {STATE_N} containers   ", end="", file=sys.stderr, flush=True)
+            many = {}
+            try:
+                for rt in runtimes:
+                    many[rt.name] = bench.setup_many(rt)
+                for k, args, n in (("list", ["list"], LIST_SAMPLES), ("state", None, STATE_SAMPLES)):
+                    for _ in range(n):
+                        for rt in runtimes:
+                            argv = args or ["state", many[rt.name][0]]
+                            secs, _, _ = rt.call(argv)
+                            samples[rt.name][k].append(secs * 1000)
+                # Sanity: `list` must see all of them.
+                for rt in runtimes:
+                    out = subprocess.run([rt.path, "--root", rt.root, "list", "-q"], capture_output=True,
+                                         text=True, timeout=CALL_TIMEOUT).stdout.split()
+                    if len(out) != STATE_N:
+                        raise BenchError(f"{rt.name} list -q shows {len(out)} containers, not {STATE_N}")
+            finally:
+                for rt in runtimes:
+                    rt.remove_copies()
+                    if rt.name in many:
+                        bench.teardown_many(rt, *many[rt.name])
         if progress:
             print("\r" + " " * 40 + "\r", end="", file=sys.stderr, flush=True)
 
         for rt in runtimes:
             figs = results["runtimes"][rt.name]["figures"]
             for k, v in samples[rt.name].items():
+                if not v:
+                    continue
                 figs[k] = summarize(v)
                 figs[k]["samples"] = [round(x, 4) for x in v]
             size = os.path.getsize(rt.path)
             figs["binary"] = summarize([size / 2**20])
             figs["binary"]["bytes"] = size
         hf, rf = results["runtimes"]["husk"]["figures"], results["runtimes"]["runc"]["figures"]
-        results["ratios"] = {k: hf[k]["median"] / rf[k]["median"] for k, _, _ in FIGURES if rf[k]["median"] > 0}
+        results["ratios"] = {k: hf[k]["median"] / rf[k]["median"] for k, _, u in FIGURES
+                             if u != "n" and k in rf and rf[k]["median"] > 0}
         results["targets"] = {}
         for k, (limit, desc) in TARGETS.items():
             r = results["ratios"][k]
             results["targets"][k] = {"max_ratio": limit, "ratio": r, "result": "PASS" if r <= limit else "MISS", "what": desc}
+        for k, (kind, limit, desc) in ABS_TARGETS.items():
+            if k not in hf:
+                continue
+            if kind == "lt":
+                v = hf[k]["median"]
+                results["targets"][k] = {"target": f"< {limit:g}", "value": v,
+                                         "result": "PASS" if v < limit else "MISS", "what": desc}
+            else:
+                v = sum(sum(results["runtimes"][n]["figures"][k]["samples"]) for n in names)
+                results["targets"][k] = {"target": "= 0", "value": v,
+                                         "result": "PASS" if v == 0 else "FAIL", "what": desc}
 
         print()
         print(table(results, names))
         print()
         for k, t in results["targets"].items():
-            print(f"{t['result']}: {t['what']} (ratio {t['ratio']:.3f})")
+            if "ratio" in t:
+                print(f"{t['result']}: {t['what']} (ratio {t['ratio']:.3f})")
+            else:
+                print(f"{t['result']}: {t['what']} (value {t['value']:.2f})")
         print(f"elapsed {time.monotonic() - t_start:.0f} s")
         with open(a.json, "w") as f:
             json.dump(results, f, indent=2)
