@@ -168,6 +168,32 @@ impl Container {
         exec(self.command(args), TIMEOUT)
     }
 
+    /// Like [`Container::rt`], with fd 3 of the runtime open on a file
+    /// holding `content` (for --preserve-fds tests).
+    pub fn rt_with_fd3(&self, args: &[&str], content: &str) -> Output {
+        use std::os::fd::AsRawFd;
+        use std::os::unix::process::CommandExt;
+        let p = self.dir.join("fd3.txt");
+        std::fs::write(&p, content).unwrap();
+        let f = std::fs::File::open(&p).unwrap();
+        let raw = f.as_raw_fd();
+        let mut cmd = self.command(args);
+        // SAFETY: only fcntl/dup2 between fork and exec.
+        unsafe {
+            cmd.pre_exec(move || {
+                // dup2(3, 3) would keep FD_CLOEXEC: clear it explicitly then.
+                let r = if raw == 3 { libc::fcntl(3, libc::F_SETFD, 0) } else { libc::dup2(raw, 3) };
+                if r < 0 {
+                    return Err(std::io::Error::last_os_error());
+                }
+                Ok(())
+            });
+        }
+        let o = exec(cmd, TIMEOUT);
+        drop(f);
+        o
+    }
+
     /// `run --bundle B [extra] ID` in the foreground.
     pub fn run_with(&self, extra: &[&str]) -> Output {
         self.maybe_write();

@@ -407,29 +407,11 @@ fn exec_detach_returns_immediately() {
 // ---------- fds ----------
 
 fn exec_with_fd3(c: &Container, pre: &[&str], args: &[&str], content: &str) -> Output {
-    use std::os::fd::AsRawFd;
-    use std::os::unix::process::CommandExt;
-    let p = c.dir.join("fd3.txt");
-    std::fs::write(&p, content).unwrap();
-    let f = std::fs::File::open(&p).unwrap();
-    let raw = f.as_raw_fd();
     let mut a = vec!["exec"];
     a.extend_from_slice(pre);
     a.push(&c.id);
     a.extend_from_slice(args);
-    let mut cmd = c.command(&a);
-    unsafe {
-        cmd.pre_exec(move || {
-            let r = if raw == 3 { libc::fcntl(3, libc::F_SETFD, 0) } else { libc::dup2(raw, 3) };
-            if r < 0 {
-                return Err(std::io::Error::last_os_error());
-            }
-            Ok(())
-        });
-    }
-    let o = exec(cmd, TIMEOUT);
-    drop(f);
-    o
+    c.rt_with_fd3(&a, content)
 }
 
 #[test]

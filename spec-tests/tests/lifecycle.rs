@@ -550,31 +550,12 @@ fn create_pid_file() {
 
 /// Run with an extra fd 3 (a file containing `content`) in the runtime.
 fn run_with_fd3(c: &Container, extra: &[&str], content: &str) -> Output {
-    use std::os::fd::AsRawFd;
-    use std::os::unix::process::CommandExt;
-    let p = c.dir.join("fd3.txt");
-    std::fs::write(&p, content).unwrap();
-    let f = std::fs::File::open(&p).unwrap();
-    let raw = f.as_raw_fd();
     c.write_config();
     let b = c.bundle.to_str().unwrap().to_string();
     let mut args = vec!["run", "--bundle", &b];
     args.extend_from_slice(extra);
     args.push(&c.id);
-    let mut cmd = c.command(&args);
-    unsafe {
-        cmd.pre_exec(move || {
-            // dup2(3, 3) would keep FD_CLOEXEC: clear it explicitly then.
-            let r = if raw == 3 { libc::fcntl(3, libc::F_SETFD, 0) } else { libc::dup2(raw, 3) };
-            if r < 0 {
-                return Err(std::io::Error::last_os_error());
-            }
-            Ok(())
-        });
-    }
-    let o = exec(cmd, TIMEOUT);
-    drop(f);
-    o
+    c.rt_with_fd3(&args, content)
 }
 
 #[test]
