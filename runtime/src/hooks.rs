@@ -2,7 +2,6 @@
 //! env, and an optional timeout enforced without polling (pidfd + poll).
 
 use std::io::Write;
-use std::os::fd::{AsFd, FromRawFd, OwnedFd};
 use std::os::unix::process::{CommandExt, ExitStatusExt};
 use std::process::{Command, Stdio};
 
@@ -100,27 +99,10 @@ pub fn run(kind: &'static str, hook: &Hook, state: &[u8]) -> Result<(), HookErro
 /// Wait up to `secs` for a child to exit (it is left unreaped).
 /// Returns false on timeout.
 fn wait_exit(pid: i32, secs: i64) -> bool {
-    // SAFETY: pidfd_open on our own child; the fd is owned right after.
-    let fd = unsafe { libc::syscall(libc::SYS_pidfd_open, pid, 0) };
-    if fd < 0 {
-        return true; // no pidfd support: fall back to an unbounded wait
-    }
-    // SAFETY: fd was just returned by the kernel and is ours alone.
-    let fd = unsafe { OwnedFd::from_raw_fd(fd as i32) };
-    let mut fds = [nix::poll::PollFd::new(fd.as_fd(), nix::poll::PollFlags::POLLIN)];
-    let ms = (secs.saturating_mul(1000)).min(i32::MAX as i64) as i32;
-    let deadline = std::time::Instant::now() + std::time::Duration::from_millis(ms as u64);
-    loop {
-        let left = deadline.saturating_duration_since(std::time::Instant::now());
-        let left = nix::poll::PollTimeout::try_from(left.as_millis().min(i32::MAX as u128) as i32)
-            .unwrap_or(nix::poll::PollTimeout::MAX);
-        match nix::poll::poll(&mut fds, left) {
-            Ok(0) => return false,
-            Ok(_) => return true,
-            Err(nix::Error::EINTR) => continue,
-            Err(_) => return true,
-        }
-    }
+    // No pidfd support: fall back to the caller's unbounded wait.
+    let Some(fd) = crate::pidfd::open(pid) else { return true };
+    let timeout = std::time::Duration::from_secs(secs.max(0) as u64);
+    crate::pidfd::wait_exit(&fd, timeout).unwrap_or(true)
 }
 
 #[cfg(test)]

@@ -77,7 +77,7 @@ pub fn exec(store: &Store, opts: &ExecOptions) -> Result<i32, ContainerError> {
     if opts.process_label.is_some() || process.selinux_label().as_ref().is_some_and(|p| !p.is_empty()) {
         crate::lsm::check_selinux()?;
     }
-    let pidfd = ops::pidfd_open(st.pid).ok_or(ContainerError::Init("container init process is gone".into()))?;
+    let pidfd = crate::pidfd::open(st.pid).ok_or(ContainerError::Init("container init process is gone".into()))?;
     // The pidfd pins the process; check it is still the one we recorded.
     if state::status_of(&st, dir.path()) == Status::Stopped {
         return Err(ContainerError::BadStatus { id: opts.id.clone(), status: Status::Stopped, what: "cannot exec in a container that is not running" });

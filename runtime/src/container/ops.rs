@@ -2,7 +2,6 @@
 //! foreground wait of `run`.
 
 use std::io::{Read, Write};
-use std::os::fd::{AsFd, FromRawFd, OwnedFd};
 use std::os::unix::fs::OpenOptionsExt;
 
 use nix::sys::signal::{kill as send, SigSet, Signal};
@@ -149,14 +148,14 @@ pub fn delete(store: &Store, id: &str, force: bool) -> Result<(), ContainerError
 
 /// SIGKILL everything and wait until the init process is really gone.
 fn stop(st: &ContainerState) -> Result<(), ContainerError> {
-    let pidfd = pidfd_open(st.pid);
+    let pidfd = crate::pidfd::open(st.pid);
     match &st.cgroup {
         Some(cg) => cg.signal_all(libc::SIGKILL)?,
         None => signal_pid(st.pid, libc::SIGKILL)?,
     }
     signal_pid(st.pid, libc::SIGKILL)?;
     if let Some(fd) = pidfd {
-        wait_pidfd(&fd, 10_000);
+        let _ = crate::pidfd::wait_exit(&fd, std::time::Duration::from_secs(10));
     }
     Ok(())
 }
@@ -173,26 +172,6 @@ fn destroy(dir: ContainerDir, st: &ContainerState) -> Result<(), ContainerError>
     }
     dir.remove()?;
     Ok(())
-}
-
-pub fn pidfd_open(pid: i32) -> Option<OwnedFd> {
-    // SAFETY: pidfd_open returns a new fd or -1.
-    let fd = unsafe { libc::syscall(libc::SYS_pidfd_open, pid, 0) };
-    // SAFETY: the fd was just created for us.
-    (fd >= 0).then(|| unsafe { OwnedFd::from_raw_fd(fd as i32) })
-}
-
-/// Wait until the process behind the pidfd exits (zombie counts).
-pub fn wait_pidfd(fd: &OwnedFd, ms: i32) -> bool {
-    let mut fds = [nix::poll::PollFd::new(fd.as_fd(), nix::poll::PollFlags::POLLIN)];
-    let t = nix::poll::PollTimeout::try_from(ms).unwrap_or(nix::poll::PollTimeout::MAX);
-    loop {
-        match nix::poll::poll(&mut fds, t) {
-            Ok(n) => return n > 0,
-            Err(nix::Error::EINTR) => continue,
-            Err(_) => return false,
-        }
-    }
 }
 
 /// Signals `run` relays to the container rather than acting on itself.
