@@ -167,6 +167,17 @@ pub fn set_size(fd: &impl AsRawFd, rows: u16, cols: u16) -> Result<(), ConsoleEr
     Ok(())
 }
 
+/// Open a pty sized as the process asks, hand its master to the console
+/// socket, and return it (the caller makes the peer its terminal).
+pub fn give_master(socket: &OwnedFd, size: Option<oci_spec::runtime::Box>) -> Result<Pty, ConsoleError> {
+    let pty = open_pty()?;
+    if let Some(sz) = size {
+        set_size(&pty.peer, sz.height() as u16, sz.width() as u16)?;
+    }
+    send_master(socket, &pty.master)?;
+    Ok(pty)
+}
+
 /// Send the master to the console socket, named like runc names it.
 pub fn send_master(socket: &OwnedFd, master: &OwnedFd) -> Result<(), ConsoleError> {
     let fds = [master.as_raw_fd()];

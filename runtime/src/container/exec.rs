@@ -337,11 +337,7 @@ fn setup(a: &ChildArgs) -> Result<std::convert::Infallible, init::InitError> {
     }
     nix::unistd::setsid().map_err(|err| init::InitError::Sys { what: "setsid", err })?;
     if let Some(sock) = &a.console {
-        let pty = console::open_pty()?;
-        if let Some(sz) = a.process.console_size() {
-            console::set_size(&pty.peer, sz.height() as u16, sz.width() as u16)?;
-        }
-        console::send_master(sock, &pty.master)?;
+        let pty = console::give_master(sock, a.process.console_size())?;
         console::become_stdio(&pty.peer)?;
     }
     let linux = a.config.linux().as_ref();

@@ -239,17 +239,9 @@ fn setup(a: &InitArgs) -> Result<Prepared, InitError> {
     let process = a.spec.process().as_ref().ok_or(sys("process")(nix::Error::EINVAL))?;
     if process.terminal().unwrap_or(false) {
         if let Some(sock) = &a.console {
-            let pty = console::open_pty()?;
-            if let Some(sz) = process.console_size() {
-                console::set_size(&pty.peer, sz.height() as u16, sz.width() as u16)?;
-            }
-            console::send_master(sock, &pty.master)?;
-            let root = rootfs::secure::open_in_root(
-                std::fs::File::open("/").map_err(|_| sys("open /")(nix::Error::EIO))?.as_fd(),
-                Path::new("/"),
-                nix::fcntl::OFlag::O_DIRECTORY,
-            )
-            .map_err(|e| rootfs::RootfsError::Path("/".into(), e))?;
+            let pty = console::give_master(sock, process.console_size())?;
+            let root = nix::fcntl::open("/", nix::fcntl::OFlag::O_PATH | nix::fcntl::OFlag::O_DIRECTORY | nix::fcntl::OFlag::O_CLOEXEC, nix::sys::stat::Mode::empty())
+                .map_err(sys("open /"))?;
             console::mount_console(root.as_fd(), &pty.peer)?;
             console::become_stdio(&pty.peer)?;
         }
