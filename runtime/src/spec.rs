@@ -100,6 +100,12 @@ pub fn read_limited(path: &Path) -> Result<Vec<u8>, SpecError> {
 }
 
 pub fn parse(path: &Path, raw: &[u8]) -> Result<Spec, SpecError> {
+    parse_json(path, raw)
+}
+
+/// Any JSON document of ours (config.json, exec's process.json), with a
+/// parse error that says where.
+pub fn parse_json<T: serde::de::DeserializeOwned>(path: &Path, raw: &[u8]) -> Result<T, SpecError> {
     serde_json::from_slice(raw).map_err(|e| SpecError::Parse {
         path: path.to_path_buf(),
         line: e.line(),

@@ -181,12 +181,7 @@ pub fn exec(store: &Store, opts: &ExecOptions) -> Result<i32, ContainerError> {
 fn build_process(config: &Spec, o: &ExecOptions) -> Result<Process, ContainerError> {
     if let Some(path) = &o.process {
         let raw = spec::read_limited(path)?;
-        let p: Process = serde_json::from_slice(&raw).map_err(|e| spec::SpecError::Parse {
-            path: path.clone(),
-            line: e.line(),
-            column: e.column(),
-            msg: e.to_string(),
-        })?;
+        let p: Process = spec::parse_json(path, &raw)?;
         spec::validate_process(&p)?;
         return Ok(p);
     }
