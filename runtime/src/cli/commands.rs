@@ -132,17 +132,20 @@ fn run(cli: &Cli, command: &Command) -> Result<i32> {
 /// could see: then husk must run from a sealed copy (see cloned_binary).
 /// Errors here are left for the command itself to report.
 fn needs_sealed_copy(store: &Store, command: &Command) -> bool {
-    match command {
-        Command::Create(a) | Command::Run { create: a, .. } => crate::spec::load_bundle(&a.bundle)
-            .is_ok_and(|b| crate::cloned_binary::needed(&b.spec, &[])),
-        Command::Exec(a) => {
-            let path = store.dir(&a.id).join(crate::state::CONFIG_FILE);
-            crate::spec::read_limited(&path)
-                .and_then(|raw| crate::spec::parse(&path, &raw))
-                .is_ok_and(|spec| crate::cloned_binary::needed(&spec, &a.cap))
-        }
-        _ => false,
+    let (path, extra_caps) = match command {
+        Command::Create(a) | Command::Run { create: a, .. } => (a.bundle.join(crate::state::CONFIG_FILE), &[][..]),
+        Command::Exec(a) => (store.dir(&a.id).join(crate::state::CONFIG_FILE), &a.cap[..]),
+        _ => return false,
+    };
+    let Ok(raw) = crate::spec::read_limited(&path) else { return false };
+    // The command parses the config again: keep this check off the common
+    // path by parsing only when CAP_SYS_PTRACE can be involved at all.
+    // A \u escape could spell the name any other way: parse then too.
+    let mentions_ptrace = raw.windows(10).any(|w| w == b"SYS_PTRACE") || raw.windows(2).any(|w| w == b"\\u");
+    if !mentions_ptrace && extra_caps.is_empty() {
+        return false;
     }
+    crate::spec::parse(&path, &raw).is_ok_and(|spec| crate::cloned_binary::needed(&spec, extra_caps))
 }
 
 fn create_options(cli: &Cli, a: &CreateArgs, foreground: bool) -> CreateOptions {
