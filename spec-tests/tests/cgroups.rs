@@ -408,3 +408,40 @@ fn existing_busy_cgroup_is_refused() {
     assert!(!a.cgroup_dirs().is_empty());
     assert_eq!(a.status().as_deref(), Some("running"));
 }
+
+/// Removes a cgroup directory tree (leaves first) when dropped.
+struct CgroupTree(String);
+
+impl Drop for CgroupTree {
+    fn drop(&mut self) {
+        for d in cgroup_dirs(&self.0) {
+            let _ = std::process::Command::new("find")
+                .arg(&d)
+                .args(["-depth", "-type", "d", "-exec", "rmdir", "{}", ";"])
+                .status();
+        }
+    }
+}
+
+#[test]
+fn deleting_one_of_two_siblings_leaves_the_other_alone() {
+    // containerd puts every container of a namespace under /<namespace>/:
+    // the parent made for the first container is shared by the next.
+    let parent = CgroupTree(format!("/husk-st-sib-{}", std::process::id()));
+    let mut a = Container::new(&["sleep", "60"]);
+    let mut b = Container::new(&["sleep", "60"]);
+    a.cgroups_path = format!("{}/a", parent.0);
+    b.cgroups_path = format!("{}/b", parent.0);
+    a.spec.set("/linux/cgroupsPath", json!(a.cgroups_path));
+    b.spec.set("/linux/cgroupsPath", json!(b.cgroups_path));
+    running(&a);
+    running(&b);
+    let o = a.delete_force();
+    assert!(o.success(), "{o}");
+    assert!(a.cgroup_dirs().is_empty(), "cgroups left: {:?}", a.cgroup_dirs());
+    assert_eq!(b.status().as_deref(), Some("running"));
+    assert!(!b.cgroup_dirs().is_empty());
+    let o = b.delete_force();
+    assert!(o.success(), "{o}");
+    assert!(b.cgroup_dirs().is_empty(), "cgroups left: {:?}", b.cgroup_dirs());
+}

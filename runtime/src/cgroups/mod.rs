@@ -281,14 +281,19 @@ impl CgroupRecord {
         if self.pids().is_ok_and(|p| !p.is_empty()) {
             let _ = self.signal_all(libc::SIGKILL);
         }
-        // Leaves first; a directory still busy right after SIGKILL is retried
-        // briefly while the kernel finishes tearing the processes down.
+        // Leaves first. A container's own directory still busy right after
+        // SIGKILL is retried briefly while the kernel finishes tearing the
+        // processes down. A parent husk made is shared with whatever other
+        // container was put under it since (`/ns/a`, `/ns/b`): it is removed
+        // only if it is empty now, and left quietly otherwise.
         for dir in self.created.iter().rev() {
+            let own = self.placements.iter().any(|p| &p.path == dir);
             let mut tries = 0;
             loop {
                 match std::fs::remove_dir(dir) {
                     Ok(()) => break,
                     Err(e) if e.kind() == std::io::ErrorKind::NotFound => break,
+                    Err(e) if !own && matches!(e.raw_os_error(), Some(libc::EBUSY | libc::ENOTEMPTY)) => break,
                     Err(e) if e.raw_os_error() == Some(libc::EBUSY) && tries < 200 => {
                         tries += 1;
                         std::thread::sleep(std::time::Duration::from_millis(5));
