@@ -28,8 +28,12 @@ pub enum SyncError {
 /// Every step of the create handshake, in the order it happens.
 #[derive(Debug, Serialize, Deserialize, PartialEq, Eq)]
 pub enum Msg {
-    /// parent → child: cgroup joined, id maps written; go on.
+    /// parent → child: id maps written; set up what needs no cgroup.
     Go,
+    /// parent → child: the child is in its cgroups. Sent after `Go`: moving
+    /// a process between cgroups waits for an RCU grace period on cgroup v1
+    /// (milliseconds), which the child spends building its root filesystem.
+    Placed,
     /// child → parent: mounts are made; run prestart and createRuntime hooks.
     RunRuntimeHooks,
     /// parent → child: the hooks succeeded; carries our pid as the host

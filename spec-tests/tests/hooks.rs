@@ -212,6 +212,22 @@ fn hook_state_pid_is_container_pid() {
 }
 
 #[test]
+fn hook_prestart_sees_the_container_in_its_cgroup() {
+    // Device and GPU hooks find the container's cgroup through its pid.
+    let mut h = hooked("sleep 60");
+    let d = h.dir.to_str().unwrap().to_string();
+    let body = format!("pid=$(sed 's/.*\"pid\": *\\([0-9]*\\).*/\\1/'); cat /proc/$pid/cgroup > {d}/cgroup");
+    h.set_hook("prestart", &body, None);
+    h.c.create_ok();
+    let seen = std::fs::read_to_string(h.dir.join("cgroup")).unwrap_or_default();
+    let want = h.c.cgroups_path.clone();
+    assert!(
+        seen.lines().any(|l| l.ends_with(&want)),
+        "prestart saw the container outside {want}:\n{seen}"
+    );
+}
+
+#[test]
 fn hook_args_passed() {
     let h = hooked("true");
     full_cycle(&h);

@@ -232,8 +232,12 @@ fn spawn(
             drop(child_chan);
             drop(start);
             let guard = ChildGuard(Some(pid));
-            prepare_child(&bundle.spec, cgroup, pid, into_cgroup)?;
+            prepare_child(&bundle.spec, pid)?;
             parent_chan.send(&Msg::Go)?;
+            if !into_cgroup {
+                cgroup.add(pid)?;
+            }
+            parent_chan.send(&Msg::Placed)?;
             guard.disarm();
             Ok((pid, parent_chan))
         }
@@ -241,12 +245,9 @@ fn spawn(
     }
 }
 
-/// What the parent does before the child may proceed: cgroups, id maps,
-/// oom_score_adj.
-fn prepare_child(spec: &Spec, cgroup: &CgroupRecord, pid: i32, into_cgroup: bool) -> Result<(), ContainerError> {
-    if !into_cgroup {
-        cgroup.add(pid)?;
-    }
+/// What the parent does before the child may proceed: id maps, network
+/// devices, oom_score_adj.
+fn prepare_child(spec: &Spec, pid: i32) -> Result<(), ContainerError> {
     let linux = spec.linux().as_ref();
     let maps = [
         ("uid_map", linux.and_then(|l| l.uid_mappings().as_ref())),

@@ -142,12 +142,13 @@ pub fn exec(store: &Store, opts: &ExecOptions) -> Result<i32, ContainerError> {
             drop(child_chan);
             let reap = ChildGuard(Some(pid));
             let signals = (!opts.detach).then(ops::block_signals);
+            parent_chan.send(&Msg::Go)?;
             if !into_cgroup {
                 if let Some(cg) = &cgroup {
                     cg.add(pid)?;
                 }
             }
-            parent_chan.send(&Msg::Go)?;
+            parent_chan.send(&Msg::Placed)?;
             match parent_chan.recv() {
                 Err(SyncError::Closed) => {}
                 Ok(Msg::Error(e)) => return Err(ContainerError::Init(e)),
@@ -335,6 +336,8 @@ fn setup(a: &ChildArgs) -> Result<std::convert::Infallible, init::InitError> {
         let pty = console::give_master(sock, a.process.console_size())?;
         console::become_stdio(&pty.peer)?;
     }
+    // In our cgroups before finalize, which may load the seccomp filter.
+    a.chan.expect(Msg::Placed, "Placed")?;
     let linux = a.config.linux().as_ref();
     let (exec, stage) = init::finalize(&Finalize {
         process: a.process,
