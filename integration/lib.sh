@@ -13,6 +13,8 @@ IT_DIR=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 REPO=$(cd "$IT_DIR/.." && pwd)
 PROFILE=${HUSK_PROFILE:-release}
 TARGET=${CARGO_TARGET_DIR:-$REPO/target}
+# `make build` puts the (static) release binaries under target/<triple>/.
+[ "$PROFILE" = release ] && TARGET=$TARGET/$(rustc -vV | sed -n 's/^host: //p')
 HUSK=${HUSK:-$TARGET/$PROFILE/husk}
 SHIM=${HUSK_SHIM:-$TARGET/$PROFILE/containerd-shim-husk-v2}
 IMAGE=${HUSK_IT_IMAGE:-husktest:latest}

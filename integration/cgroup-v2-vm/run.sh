@@ -11,7 +11,7 @@ set -euo pipefail
 
 here=$(cd "$(dirname "$0")" && pwd)
 repo=$(cd "$here/../.." && pwd)
-HUSK=${HUSK:-$repo/target/release/husk}
+HUSK=${HUSK:-$repo/target/$(rustc -vV | sed -n 's/^host: //p')/release/husk}
 BUSYBOX=${BUSYBOX:-/bin/busybox}
 QEMU=${QEMU:-qemu-system-x86_64}
 TIMEOUT=${TIMEOUT:-110}
@@ -22,7 +22,7 @@ die() { echo "cgroup-v2-vm: $*" >&2; exit 1; }
 command -v "$QEMU" >/dev/null || die "$QEMU not found (install qemu-system-x86)"
 [ -x "$BUSYBOX" ] || die "$BUSYBOX not found (install busybox-static)"
 if [ ! -x "$HUSK" ]; then
-    (cd "$repo" && cargo build --release -p husk) || die "building husk failed"
+    make -C "$repo" build || die "building husk failed"
 fi
 
 kver=${KERNEL##*/vmlinuz-}
@@ -33,14 +33,15 @@ cleanup() {
 }
 trap cleanup EXIT
 
-# The initramfs: busybox, husk and the libraries it links, the brd module
+# The initramfs: busybox, husk and any libraries it links, the brd module
 # (a RAM disk to throttle), a busybox container rootfs, and init.sh as /init.
 root=$work/initramfs
 mkdir -p "$root/bin" "$root/lib/modules" "$root/rootfs/bin"
 for d in proc dev tmp sys t; do mkdir -p "$root/rootfs/$d"; done
 cp "$BUSYBOX" "$root/bin/busybox"
 cp "$HUSK" "$root/bin/husk"
-ldd "$HUSK" | awk '$2 == "=>" && $3 ~ /^\// {print $3} $1 ~ /^\// {print $1}' | while read -r lib; do
+# (Release builds are static: ldd then lists nothing and fails.)
+{ ldd "$HUSK" 2>/dev/null || true; } | awk '$2 == "=>" && $3 ~ /^\// {print $3} $1 ~ /^\// {print $1}' | while read -r lib; do
     install -D -m 755 "$lib" "$root$lib"
 done
 brd=$(find "/lib/modules/$kver/kernel/drivers/block" -name 'brd.ko*' 2>/dev/null | head -n 1)
