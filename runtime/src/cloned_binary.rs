@@ -13,6 +13,7 @@
 
 use std::ffi::CString;
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
+use std::path::Path;
 
 const SEALS: libc::c_int = libc::F_SEAL_SEAL | libc::F_SEAL_SHRINK | libc::F_SEAL_GROW | libc::F_SEAL_WRITE;
 
@@ -44,6 +45,29 @@ pub fn needed(spec: &oci_spec::runtime::Spec, extra_caps: &[String]) -> bool {
         .and_then(|c| c.bounding().as_ref())
         .is_some_and(|b| b.contains(&oci_spec::runtime::Capability::SysPtrace));
     bounding_ptrace || extra_caps.iter().any(|c| c.trim_start_matches("CAP_").eq_ignore_ascii_case("SYS_PTRACE"))
+}
+
+/// [`needed`] for a container's config file and, for `exec`, the process
+/// file and extra capabilities given. Unreadable or invalid files answer
+/// false: the command that reads them reports the error.
+pub fn needed_for_files(config: &Path, process: Option<&Path>, extra_caps: &[String]) -> bool {
+    let Ok(raw) = crate::spec::read_limited(config) else { return false };
+    let process_raw = process.and_then(|p| crate::spec::read_limited(p).ok());
+    // Parsing costs more than this whole check on the common path: parse
+    // only when CAP_SYS_PTRACE can be involved at all. A \u escape could
+    // spell the name any other way: parse then too.
+    let mentions = |r: &[u8]| r.windows(10).any(|w| w == b"SYS_PTRACE") || r.windows(2).any(|w| w == b"\\u");
+    if !mentions(&raw) && !process_raw.as_deref().is_some_and(mentions) && extra_caps.is_empty() {
+        return false;
+    }
+    let Ok(spec) = crate::spec::parse(config, &raw) else { return false };
+    let mut caps = extra_caps.to_vec();
+    if let (Some(path), Some(raw)) = (process, process_raw) {
+        let Ok(p) = crate::spec::parse_json::<oci_spec::runtime::Process>(path, &raw) else { return false };
+        let bounding = p.capabilities().as_ref().and_then(|c| c.bounding().as_ref());
+        caps.extend(bounding.into_iter().flatten().map(|c| c.to_string()));
+    }
+    needed(&spec, &caps)
 }
 
 /// Are we running from a sealed copy already?
@@ -120,6 +144,24 @@ mod tests {
         assert!(super::needed(&base(&["CAP_SYS_PTRACE"], &["mount"]), &[]));
         assert!(!super::needed(&base(&["CAP_SYS_PTRACE"], &["mount", "user"]), &[]));
         assert!(super::needed(&base(&["CAP_KILL"], &["mount"]), &["CAP_SYS_PTRACE".into()]));
+    }
+
+    #[test]
+    fn an_exec_process_file_keeping_ptrace_needs_the_copy() {
+        let d = tempfile::tempdir().unwrap();
+        let config = d.path().join("config.json");
+        let process = d.path().join("process.json");
+        let write = |p: &std::path::Path, v: serde_json::Value| std::fs::write(p, v.to_string()).unwrap();
+        let proc_with = |caps: &[&str]| serde_json::json!({"cwd": "/", "user": {"uid": 0, "gid": 0}, "args": ["x"],
+                                                          "capabilities": {"bounding": caps}});
+        write(&config, serde_json::json!({"ociVersion": "1.0.2", "process": proc_with(&["CAP_KILL"]),
+                                          "linux": {"namespaces": [{"type": "mount"}]}}));
+        assert!(!super::needed_for_files(&config, None, &[]));
+        write(&process, proc_with(&["CAP_KILL"]));
+        assert!(!super::needed_for_files(&config, Some(&process), &[]));
+        write(&process, proc_with(&["CAP_SYS_PTRACE"]));
+        assert!(super::needed_for_files(&config, Some(&process), &[]));
+        assert!(super::needed_for_files(&config, None, &["SYS_PTRACE".into()]));
     }
 
     #[test]

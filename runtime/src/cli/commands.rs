@@ -130,22 +130,18 @@ fn run(cli: &Cli, command: &Command) -> Result<i32> {
 
 /// Whether this command forks a process that a container able to ptrace it
 /// could see: then husk must run from a sealed copy (see cloned_binary).
-/// Errors here are left for the command itself to report.
 fn needs_sealed_copy(store: &Store, command: &Command) -> bool {
-    let (path, extra_caps) = match command {
-        Command::Create(a) | Command::Run { create: a, .. } => (a.bundle.join(crate::state::CONFIG_FILE), &[][..]),
-        Command::Exec(a) => (store.dir(&a.id).join(crate::state::CONFIG_FILE), &a.cap[..]),
-        _ => return false,
-    };
-    let Ok(raw) = crate::spec::read_limited(&path) else { return false };
-    // The command parses the config again: keep this check off the common
-    // path by parsing only when CAP_SYS_PTRACE can be involved at all.
-    // A \u escape could spell the name any other way: parse then too.
-    let mentions_ptrace = raw.windows(10).any(|w| w == b"SYS_PTRACE") || raw.windows(2).any(|w| w == b"\\u");
-    if !mentions_ptrace && extra_caps.is_empty() {
-        return false;
+    match command {
+        Command::Create(a) | Command::Run { create: a, .. } => {
+            crate::cloned_binary::needed_for_files(&a.bundle.join(crate::state::CONFIG_FILE), None, &[])
+        }
+        Command::Exec(a) => crate::cloned_binary::needed_for_files(
+            &store.dir(&a.id).join(crate::state::CONFIG_FILE),
+            a.process.as_deref(),
+            &a.cap,
+        ),
+        _ => false,
     }
-    crate::spec::parse(&path, &raw).is_ok_and(|spec| crate::cloned_binary::needed(&spec, extra_caps))
 }
 
 fn create_options(cli: &Cli, a: &CreateArgs, foreground: bool) -> CreateOptions {
