@@ -113,10 +113,46 @@ suite() {
     fi
 }
 
+# CVE-2019-5736: a container keeping CAP_SYS_PTRACE (--privileged) can read
+# /proc/PID/exe of a process that the runtime or the shim forked and that has
+# not exec'd yet. Such a process must run from a sealed copy, never from a
+# binary on disk. The container lists every exe link it can see while
+# processes are exec'd into it.
+ptrace_suite() {
+    local mode=$1
+    shift
+    local p=$mode-ptrace-$$
+    if ! timeout 60 "${CTR[@]}" run -d --privileged "$@" "$REF" "$p" \
+        sh -c 'while :; do for e in /proc/[0-9]*/exe; do readlink $e; done; done >/tmp/seen 2>/dev/null' >"$T/ptrace.log" 2>&1; then
+        fail "$mode: privileged run -d" "$(tail -3 "$T/ptrace.log")"
+        remove "$p"
+        return
+    fi
+    local i ok=1
+    for i in $(seq 1 20); do
+        timeout 30 "${CTR[@]}" task exec --exec-id "x$i" "$p" true >/dev/null 2>&1 || ok=0
+    done
+    if [ $ok = 1 ]; then pass "$mode: exec into a privileged container"; else fail "$mode: exec into a privileged container" "an exec failed"; fi
+    local seen
+    seen=$(timeout 30 "${CTR[@]}" task exec --exec-id seen "$p" sort -u /tmp/seen 2>&1)
+    local bad
+    bad=$(grep -F -e "$(readlink -f "$SHIM")" -e "$(readlink -f "$HUSK")" <<<"$seen")
+    if ! grep -q busybox <<<"$seen"; then
+        fail "$mode: no process shows a runtime binary on disk" "the container saw no exe links: $(head -3 <<<"$seen")"
+    elif [ -n "$bad" ]; then
+        fail "$mode: no process shows a runtime binary on disk" "$bad"
+    else
+        pass "$mode: no process shows a runtime binary on disk ($(tr '\n' ' ' <<<"$seen"))"
+    fi
+    remove "$p"
+}
+
 task_pid() { "${CTR[@]}" task ls 2>/dev/null | awk -v id="$1" '$1 == id { print $2 }'; }
 
 suite runc --runtime io.containerd.runc.v2 --runc-binary "${HUSK_IT_RUNC_BINARY:-$HUSK}"
 suite husk --runtime io.containerd.husk.v2
+ptrace_suite runc --runtime io.containerd.runc.v2 --runc-binary "${HUSK_IT_RUNC_BINARY:-$HUSK}"
+ptrace_suite husk --runtime io.containerd.husk.v2
 
 # containerd shuts each shim down once its task is deleted.
 if wait_for 10 sh -c "[ -z \"\$(ps -eo args | grep -F -- '-namespace $NS' | grep -v grep)\" ]"; then

@@ -2,6 +2,7 @@
 //! their exec'd processes, carried out by husk's library.
 
 use std::collections::HashMap;
+use std::ffi::OsString;
 use std::path::PathBuf;
 use std::sync::{mpsc, Arc, Condvar, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
@@ -236,9 +237,20 @@ impl Inner {
             stdio: Some(prepared.raw_fds()),
             ..Default::default()
         };
-        let created = container::create(&self.store, &opts)?;
-        let pid = created.pid;
-        drop(created);
+        let pid = if husk::cloned_binary::needed_for_files(&bundle.join(husk::state::CONFIG_FILE), None, &[]) {
+            let pid_file = bundle.join(".husk-init.pid");
+            let mut args: Vec<OsString> = vec!["create".into(), "--bundle".into(), bundle.clone().into()];
+            args.extend(["--pid-file".into(), pid_file.clone().into()]);
+            if let Some(s) = prepared.console_socket() {
+                args.extend(["--console-socket".into(), s.into()]);
+            }
+            args.push(req.id.clone().into());
+            let res = crate::husk_cli::run(&self.root, &args, prepared.raw_fds(), &bundle).and_then(|()| read_pid_file(&pid_file));
+            let _ = std::fs::remove_file(&pid_file);
+            res?
+        } else {
+            container::create(&self.store, &opts)?.pid
+        };
         let attached = match prepared.attach() {
             Ok(a) => a,
             Err(e) => {
@@ -332,13 +344,19 @@ impl Inner {
                 stdio: Some(prepared.raw_fds()),
                 ..Default::default()
             };
-            container::exec::exec(&self.store, &opts)?;
-            let text = std::fs::read_to_string(&pid_file).map_err(io(pid_file.display().to_string()))?;
-            let pid: i32 = text
-                .trim()
-                .parse()
-                .map_err(|_| ShimError::Io("exec pid file".into(), std::io::Error::other(format!("bad pid {text:?}"))))?;
-            Ok::<_, ShimError>((pid, prepared.attach()?))
+            let config = self.store.dir(id).join(husk::state::CONFIG_FILE);
+            if husk::cloned_binary::needed_for_files(&config, Some(&process_file), &[]) {
+                let mut args: Vec<OsString> = vec!["exec".into(), "--process".into(), process_file.clone().into()];
+                args.extend(["--detach".into(), "--pid-file".into(), pid_file.clone().into()]);
+                if let Some(s) = prepared.console_socket() {
+                    args.extend(["--tty".into(), "--console-socket".into(), s.into()]);
+                }
+                args.push(id.into());
+                crate::husk_cli::run(&self.root, &args, prepared.raw_fds(), &bundle)?;
+            } else {
+                container::exec::exec(&self.store, &opts)?;
+            }
+            Ok::<_, ShimError>((read_pid_file(&pid_file)?, prepared.attach()?))
         })();
         let _ = std::fs::remove_file(&process_file);
         let _ = std::fs::remove_file(&pid_file);
@@ -523,6 +541,13 @@ impl Inner {
         }
         Ok(())
     }
+}
+
+fn read_pid_file(path: &std::path::Path) -> Result<i32> {
+    let text = std::fs::read_to_string(path).map_err(io(path.display().to_string()))?;
+    text.trim()
+        .parse()
+        .map_err(|_| ShimError::Io(path.display().to_string(), std::io::Error::other(format!("bad pid {text:?}"))))
 }
 
 fn find_pid(st: &mut State, pid: i32) -> Option<&mut Proc> {
