@@ -60,28 +60,57 @@ pub fn run(kind: &'static str, hook: &Hook, state: &[u8]) -> Result<(), HookErro
     cmd.stdin(Stdio::piped())
         .stdout(Stdio::null())
         .stderr(Stdio::piped());
+    // Made before the spawn: the hook may exit before its pid is known.
+    let watch = crate::reaper::watch();
     let mut child = cmd.spawn().map_err(spawn_err)?;
     if let Some(mut stdin) = child.stdin.take() {
         // A hook that ignores its stdin may exit before reading: EPIPE is fine.
         let _ = stdin.write_all(state);
     }
-    if let Some(secs) = hook.timeout() {
-        if secs > 0 && !wait_exit(child.id() as i32, secs) {
-            let _ = child.kill();
-            let _ = child.wait();
-            return Err(HookError::Timeout { kind, path, secs });
+    let pid = child.id() as i32;
+    let limit = hook.timeout().filter(|s| *s > 0);
+    let timed_out = || HookError::Timeout { kind, path: path.clone(), secs: limit.unwrap_or(0) };
+    let (status, stderr) = match watch {
+        None => {
+            if limit.is_some_and(|secs| !wait_exit(pid, secs)) {
+                let _ = child.kill();
+                let _ = child.wait();
+                return Err(timed_out());
+            }
+            let out = child.wait_with_output().map_err(spawn_err)?;
+            if out.status.success() {
+                return Ok(());
+            }
+            let status = match (out.status.code(), out.status.signal()) {
+                (Some(c), _) => format!("exit status {c}"),
+                (_, Some(s)) => format!("killed by signal {s}"),
+                _ => "unknown status".into(),
+            };
+            (status, out.stderr)
         }
-    }
-    let out = child.wait_with_output().map_err(spawn_err)?;
-    if out.status.success() {
-        return Ok(());
-    }
-    let status = match (out.status.code(), out.status.signal()) {
-        (Some(c), _) => format!("exit status {c}"),
-        (_, Some(s)) => format!("killed by signal {s}"),
-        _ => "unknown status".into(),
+        Some(mut watch) => {
+            // Someone else reaps the hook: read its stderr meanwhile, as
+            // wait_with_output does, so a chatty hook cannot block on a
+            // full pipe.
+            let mut err_pipe = child.stderr.take();
+            let reader = std::thread::spawn(move || {
+                let mut b = Vec::new();
+                if let Some(s) = err_pipe.as_mut() {
+                    let _ = std::io::Read::read_to_end(s, &mut b);
+                }
+                b
+            });
+            let Some(code) = watch.wait(pid, limit.map(|s| std::time::Duration::from_secs(s as u64))) else {
+                let _ = child.kill();
+                return Err(timed_out());
+            };
+            if code == 0 {
+                return Ok(());
+            }
+            (format!("exit status {code}"), reader.join().unwrap_or_default())
+        }
     };
-    let text = String::from_utf8_lossy(&out.stderr);
+    let text = String::from_utf8_lossy(&stderr);
     let text = text.trim();
     let stderr = if text.is_empty() {
         String::new()

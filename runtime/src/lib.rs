@@ -21,6 +21,7 @@ pub mod pidfd;
 pub mod process;
 pub mod process_attrs;
 pub mod procfs;
+pub mod reaper;
 pub mod rootfs;
 pub mod seccomp;
 pub mod signal;

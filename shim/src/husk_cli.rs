@@ -11,10 +11,7 @@ use std::os::fd::{BorrowedFd, RawFd};
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::time::{Duration, Instant};
-
-use containerd_shim::monitor::{ExitEvent, Subject, Topic};
-use containerd_shim::synchronous::monitor::monitor_subscribe;
+use std::time::Duration;
 
 use crate::error::{io, Result, ShimError};
 
@@ -51,20 +48,12 @@ pub fn run(root: &Path, args: &[OsString], stdio: [RawFd; 3], log_dir: &Path) ->
         Ok(b.try_clone_to_owned().map_err(io("dup of a stdio fd"))?.into())
     };
     cmd.stdin(dup(stdio[0])?).stdout(dup(stdio[1])?).stderr(dup(stdio[2])?);
-    // The shim's reaper collects every child of ours, so the exit status
-    // arrives through a subscription, made before the child can exit.
-    let sub = monitor_subscribe(Topic::Pid).map_err(|e| ShimError::FailedPrecondition(format!("subscribing to exits: {e}")))?;
+    // The shim's reaper collects every child of ours: the exit status comes
+    // through a watch made before the child can exit.
+    let mut watch = husk::reaper::watch().ok_or_else(|| ShimError::FailedPrecondition("no exit watch installed".into()))?;
     let child = cmd.spawn().map_err(io(format!("running {}", bin.display())))?;
     let pid = child.id() as i32;
-    let deadline = Instant::now() + TIMEOUT;
-    let code = loop {
-        let left = deadline.saturating_duration_since(Instant::now());
-        match sub.rx.recv_timeout(left) {
-            Ok(ExitEvent { subject: Subject::Pid(p), exit_code }) if p == pid => break Some(exit_code),
-            Ok(_) => {}
-            Err(_) => break None,
-        }
-    };
+    let code = watch.wait(pid, Some(TIMEOUT));
     let msg = last_error(&log);
     let _ = std::fs::remove_file(&log);
     match code {

@@ -8,6 +8,7 @@
 //! their exits are reported to containerd once each.
 
 mod error;
+mod exits;
 mod husk_cli;
 mod metrics;
 mod mounts;

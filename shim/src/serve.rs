@@ -68,6 +68,8 @@ pub fn serve(flags: &Flags) -> Result<(), ServeError> {
         Err(e) => return Err(ServeError::Io("binding the shim socket", e)),
     };
     let ttrpc_address = std::env::var("TTRPC_ADDRESS").map_err(|_| ServeError::NoTtrpcAddress)?;
+    // Before any child exists: the reaper below takes every exit status.
+    husk::reaper::install(Box::new(crate::exits::ShimReaper));
     let publisher = RemotePublisher::new(&ttrpc_address)?;
     let exit = Arc::new(ExitSignal::default());
     let task = TaskService::new(
