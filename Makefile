@@ -47,7 +47,7 @@ demo: build
 test: test-unit test-spec test-spec-runc test-vm test-fuzz test-integration
 
 test-unit:
-	$(CARGO) test --no-fail-fast -p husk
+	$(CARGO) test --no-fail-fast -p husk -p containerd-shim-husk-v2
 
 test-spec: build
 	RUNTIME=$(HUSK) $(CARGO) test --no-fail-fast -p spec-tests -- $(SPEC_TESTS_HUSK_ARGS)
