@@ -441,8 +441,8 @@ class Bench:
         self.done(rt, cid, bdir)
         return {"delete_f": secs * 1000}
 
-    def fig_delete_force_stopped(self, rt):
-        cid, bdir = self.new_container(rt, ["/bin/true"])
+    def create_start_wait(self, rt, cid, bdir):
+        """`create` and `start` a container, then wait until its process exits."""
         _, pidfd = self.create_with_pidfd(rt, cid, bdir)
         try:
             rt.call(["start", cid])
@@ -450,6 +450,10 @@ class Bench:
             os.close(pidfd)
             raise
         self.wait_container(rt, pidfd)
+
+    def fig_delete_force_stopped(self, rt):
+        cid, bdir = self.new_container(rt, ["/bin/true"])
+        self.create_start_wait(rt, cid, bdir)
         self.settle()
         secs, _, _ = rt.call(["delete", "--force", cid])
         self.done(rt, cid, bdir)
@@ -459,13 +463,7 @@ class Bench:
         cid, bdir = self.new_container(rt, ["/bin/true"])
         self.settle()
         t0 = time.perf_counter()
-        _, pidfd = self.create_with_pidfd(rt, cid, bdir)
-        try:
-            rt.call(["start", cid])
-        except BaseException:
-            os.close(pidfd)
-            raise
-        self.wait_container(rt, pidfd)
+        self.create_start_wait(rt, cid, bdir)
         rt.call(["delete", cid])
         secs = time.perf_counter() - t0
         self.done(rt, cid, bdir)

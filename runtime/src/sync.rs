@@ -116,6 +116,17 @@ impl Channel {
         serde_json::from_slice(&buf[..n]).map_err(SyncError::Decode)
     }
 
+    /// The error the peer sent before it went away, if it did. Does not
+    /// wait: a live peer that has sent nothing yields None.
+    pub fn pending_error(&self) -> Option<String> {
+        let mut buf = vec![0u8; 64 * 1024];
+        let n = nix::sys::socket::recv(self.fd.as_raw_fd(), &mut buf, nix::sys::socket::MsgFlags::MSG_DONTWAIT).ok()?;
+        match serde_json::from_slice(&buf[..n]).ok()? {
+            Msg::Error(e) => Some(e),
+            _ => None,
+        }
+    }
+
     /// Receive and insist on one particular message; an `Error` from the peer
     /// becomes the error text the user sees.
     pub fn expect(&self, wanted: Msg, name: &'static str) -> Result<(), ExpectError> {

@@ -611,3 +611,17 @@ fn sysctl_unknown_key_fails() {
     c.run().assert_failed_with_message();
     assert!(c.state().is_none());
 }
+
+#[test]
+fn failing_mount_error_names_the_mount() {
+    // The container's setup fails while the runtime is still moving it
+    // into its cgroups: the error must be the child's, not a broken pipe.
+    for _ in 0..3 {
+        let mut c = Container::new(&["true"]);
+        c.spec.mount("/husk-no-such-fs-here", "nosuchfs", "none", &[]);
+        let o = c.create();
+        o.assert_failed_with_message();
+        assert!(o.stderr.contains("/husk-no-such-fs-here"), "the error does not name the mount: {o}");
+        assert!(c.cgroup_dirs().is_empty(), "cgroups left: {:?}", c.cgroup_dirs());
+    }
+}

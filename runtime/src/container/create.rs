@@ -233,11 +233,16 @@ fn spawn(
             drop(start);
             let guard = ChildGuard(Some(pid));
             prepare_child(&bundle.spec, pid)?;
-            parent_chan.send(&Msg::Go)?;
-            if !into_cgroup {
-                cgroup.add(pid)?;
-            }
-            parent_chan.send(&Msg::Placed)?;
+            let placed = (|| -> Result<(), ContainerError> {
+                parent_chan.send(&Msg::Go)?;
+                if !into_cgroup {
+                    cgroup.add(pid)?;
+                }
+                Ok(parent_chan.send(&Msg::Placed)?)
+            })();
+            // The child works on after Go: if it failed meanwhile, its own
+            // error says why, not our broken pipe.
+            placed.map_err(|e| parent_chan.pending_error().map_or(e, ContainerError::Init))?;
             guard.disarm();
             Ok((pid, parent_chan))
         }

@@ -142,13 +142,15 @@ pub fn exec(store: &Store, opts: &ExecOptions) -> Result<i32, ContainerError> {
             drop(child_chan);
             let reap = ChildGuard(Some(pid));
             let signals = (!opts.detach).then(ops::block_signals);
-            parent_chan.send(&Msg::Go)?;
-            if !into_cgroup {
-                if let Some(cg) = &cgroup {
+            let placed = (|| -> Result<(), ContainerError> {
+                parent_chan.send(&Msg::Go)?;
+                if let Some(cg) = cgroup.as_ref().filter(|_| !into_cgroup) {
                     cg.add(pid)?;
                 }
-            }
-            parent_chan.send(&Msg::Placed)?;
+                Ok(parent_chan.send(&Msg::Placed)?)
+            })();
+            // As in create: the child's own error, if it failed meanwhile.
+            placed.map_err(|e| parent_chan.pending_error().map_or(e, ContainerError::Init))?;
             match parent_chan.recv() {
                 Err(SyncError::Closed) => {}
                 Ok(Msg::Error(e)) => return Err(ContainerError::Init(e)),
