@@ -14,6 +14,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use crate::error::{io, Result, ShimError};
+use crate::stdio::Prepared;
 
 /// The longest a husk create or exec may take (it runs the config's hooks).
 const TIMEOUT: Duration = Duration::from_secs(120);
@@ -29,10 +30,32 @@ fn find_husk() -> Option<PathBuf> {
     beside.into_iter().chain(on_path).find(|p| p.is_file())
 }
 
+/// `husk create` of container `id` from `bundle`, its pid written to `pid_file`.
+pub fn create(root: &Path, bundle: &Path, id: &str, stdio: &Prepared, pid_file: &Path) -> Result<()> {
+    let mut args: Vec<OsString> = vec!["create".into(), "--bundle".into(), bundle.into()];
+    args.extend(["--pid-file".into(), pid_file.into()]);
+    if let Some(s) = stdio.console_socket() {
+        args.extend(["--console-socket".into(), s.into()]);
+    }
+    args.push(id.into());
+    run(root, &args, stdio.raw_fds(), bundle)
+}
+
+/// `husk exec --detach` of `process_file` into container `id`.
+pub fn exec(root: &Path, id: &str, process_file: &Path, stdio: &Prepared, pid_file: &Path, log_dir: &Path) -> Result<()> {
+    let mut args: Vec<OsString> = vec!["exec".into(), "--process".into(), process_file.into()];
+    args.extend(["--detach".into(), "--pid-file".into(), pid_file.into()]);
+    if let Some(s) = stdio.console_socket() {
+        args.extend(["--tty".into(), "--console-socket".into(), s.into()]);
+    }
+    args.push(id.into());
+    run(root, &args, stdio.raw_fds(), log_dir)
+}
+
 /// Run `husk --root ROOT ARGS...` with `stdio` as its stdin, stdout and
 /// stderr (husk hands them to the container process). husk's own errors go
 /// to a JSON log in `log_dir`, as containerd's runc shim reads runc's.
-pub fn run(root: &Path, args: &[OsString], stdio: [RawFd; 3], log_dir: &Path) -> Result<()> {
+fn run(root: &Path, args: &[OsString], stdio: [RawFd; 3], log_dir: &Path) -> Result<()> {
     let bin = find_husk().ok_or_else(|| {
         ShimError::FailedPrecondition(
             "this container keeps CAP_SYS_PTRACE, so the husk binary must make it, and none is beside the shim or on PATH"

@@ -2,7 +2,6 @@
 //! their exec'd processes, carried out by husk's library.
 
 use std::collections::HashMap;
-use std::ffi::OsString;
 use std::path::PathBuf;
 use std::sync::{mpsc, Arc, Condvar, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
@@ -239,13 +238,8 @@ impl Inner {
         };
         let pid = if husk::cloned_binary::needed_for_files(&bundle.join(husk::state::CONFIG_FILE), None, &[]) {
             let pid_file = bundle.join(".husk-init.pid");
-            let mut args: Vec<OsString> = vec!["create".into(), "--bundle".into(), bundle.clone().into()];
-            args.extend(["--pid-file".into(), pid_file.clone().into()]);
-            if let Some(s) = prepared.console_socket() {
-                args.extend(["--console-socket".into(), s.into()]);
-            }
-            args.push(req.id.clone().into());
-            let res = crate::husk_cli::run(&self.root, &args, prepared.raw_fds(), &bundle).and_then(|()| read_pid_file(&pid_file));
+            let res = crate::husk_cli::create(&self.root, &bundle, &req.id, &prepared, &pid_file)
+                .and_then(|()| read_pid_file(&pid_file));
             let _ = std::fs::remove_file(&pid_file);
             res?
         } else {
@@ -346,13 +340,7 @@ impl Inner {
             };
             let config = self.store.dir(id).join(husk::state::CONFIG_FILE);
             if husk::cloned_binary::needed_for_files(&config, Some(&process_file), &[]) {
-                let mut args: Vec<OsString> = vec!["exec".into(), "--process".into(), process_file.clone().into()];
-                args.extend(["--detach".into(), "--pid-file".into(), pid_file.clone().into()]);
-                if let Some(s) = prepared.console_socket() {
-                    args.extend(["--tty".into(), "--console-socket".into(), s.into()]);
-                }
-                args.push(id.into());
-                crate::husk_cli::run(&self.root, &args, prepared.raw_fds(), &bundle)?;
+                crate::husk_cli::exec(&self.root, id, &process_file, &prepared, &pid_file, &bundle)?;
             } else {
                 container::exec::exec(&self.store, &opts)?;
             }
