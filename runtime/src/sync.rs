@@ -30,9 +30,10 @@ pub enum SyncError {
 pub enum Msg {
     /// parent → child: id maps written; set up what needs no cgroup.
     Go,
-    /// parent → child: the child is in its cgroups. Sent after `Go`: moving
-    /// a process between cgroups waits for an RCU grace period on cgroup v1
-    /// (milliseconds), which the child spends building its root filesystem.
+    /// parent → child: the child is in its cgroups. The child joins its v1
+    /// cgroups itself and is born in its v2 one; where the kernel refused
+    /// that, the parent moves it, which can wait for an RCU grace period
+    /// (milliseconds) that the child spends building its root filesystem.
     Placed,
     /// child → parent: mounts are made; run prestart and createRuntime hooks.
     RunRuntimeHooks,

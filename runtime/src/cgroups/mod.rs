@@ -8,6 +8,7 @@
 //! did not create.
 
 pub mod devices;
+mod join;
 mod mountinfo;
 pub mod resources;
 mod resources_v1;
@@ -20,6 +21,7 @@ use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 
+pub use join::Joiner;
 pub use mountinfo::{hierarchies, Hierarchy};
 pub use resources::{ResourceError, Resources};
 
@@ -156,23 +158,6 @@ fn create_one(p: &Placement, created: &mut Vec<PathBuf>) -> Result<(), CgroupErr
 }
 
 impl CgroupRecord {
-    /// Move a process into every placement.
-    pub fn add(&self, pid: i32) -> Result<(), CgroupError> {
-        for p in &self.placements {
-            let f = p.path.join("cgroup.procs");
-            std::fs::write(&f, pid.to_string()).map_err(io(&f))?;
-        }
-        Ok(())
-    }
-
-    /// The v2 directory, for clone3's CLONE_INTO_CGROUP.
-    pub fn unified_path(&self) -> Option<&Path> {
-        self.placements
-            .iter()
-            .find(|p| p.kind == Kind::V2)
-            .map(|p| p.path.as_path())
-    }
-
     fn freezer(&self) -> Option<&Placement> {
         self.placements.iter().find(|p| {
             p.kind == Kind::V1 && p.controllers.iter().any(|c| c == "freezer")

@@ -3,7 +3,7 @@
 //! reaped (its mounts die with its mount namespace), the cgroups husk made
 //! are removed, and the state directory is deleted.
 
-use std::os::fd::{AsRawFd, OwnedFd};
+use std::os::fd::OwnedFd;
 use std::path::{Path, PathBuf};
 
 use nix::sys::signal::{kill, Signal};
@@ -191,17 +191,14 @@ fn spawn(
     seccomp_listener: Option<OwnedFd>,
 ) -> Result<(i32, sync::Channel), ContainerError> {
     let (parent_chan, child_chan) = sync::pair()?;
-    let cg_fd = cgroup
-        .unified_path()
-        .filter(|_| cgroup.placements.len() == 1)
-        .and_then(|p| std::fs::File::open(p).ok());
+    let joiner = cgroup.joiner()?;
     // The cgroup namespace is unshared by the child once it is in its cgroup.
     let mut flags = ns.new.bits() as u64 & !(libc::CLONE_NEWCGROUP as u64);
     let offsets = bundle.spec.linux().as_ref().and_then(|l| l.time_offsets().as_ref()).filter(|o| !o.is_empty());
     if offsets.is_some() {
         flags &= !(libc::CLONE_NEWTIME as u64);
     }
-    let forked = clone::spawn(flags, cg_fd.as_ref().map(|f| f.as_raw_fd()), || -> Result<_, ContainerError> {
+    let forked = clone::spawn(flags, joiner.clone_into(), || -> Result<_, ContainerError> {
         let entered = ns.enter()?;
         // A new time namespace with offsets is made for our children,
         // because offsets can only be set before any process lives in it.
@@ -221,6 +218,7 @@ fn spawn(
                 console,
                 ns,
                 cgroup: Some(cgroup),
+                join: Some(&joiner),
                 no_pivot: opts.no_pivot,
                 no_new_keyring: opts.no_new_keyring,
                 preserve_fds: opts.preserve_fds,
@@ -236,7 +234,7 @@ fn spawn(
             let placed = (|| -> Result<(), ContainerError> {
                 parent_chan.send(&Msg::Go)?;
                 if !into_cgroup {
-                    cgroup.add(pid)?;
+                    joiner.add_unified(pid)?;
                 }
                 Ok(parent_chan.send(&Msg::Placed)?)
             })();

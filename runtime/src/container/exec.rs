@@ -108,16 +108,13 @@ pub fn exec(store: &Store, opts: &ExecOptions) -> Result<i32, ContainerError> {
     };
     let setgroups_ok = !in_userns || linux.and_then(|l| l.gid_mappings().as_ref()).is_some_and(|m| !m.is_empty());
     let cgroup = st.cgroup.clone();
-    let cg_fd = cgroup
-        .as_ref()
-        .and_then(|c| c.unified_path().filter(|_| c.placements.len() == 1))
-        .and_then(|p| std::fs::File::open(p).ok());
+    let joiner = cgroup.as_ref().map(|c| c.joiner()).transpose()?;
     let seccomp_listener = match linux.and_then(|l| l.seccomp().as_ref()) {
         Some(s) => crate::seccomp::connect_listener(s).map_err(|e| ContainerError::Init(e.to_string()))?,
         None => None,
     };
     let (parent_chan, child_chan) = sync::pair()?;
-    let forked = clone::spawn(0, cg_fd.as_ref().map(|f| f.as_raw_fd()), || enter_for_children(&pidfd, parent_ns));
+    let forked = clone::spawn(0, joiner.as_ref().and_then(|j| j.clone_into()), || enter_for_children(&pidfd, parent_ns));
     match forked {
         Ok(Forked::Child) => {
             drop(parent_chan);
@@ -136,6 +133,7 @@ pub fn exec(store: &Store, opts: &ExecOptions) -> Result<i32, ContainerError> {
                 state: st.spec_state(status),
                 host_pid: 0,
                 stdio: opts.stdio,
+                join: joiner.as_ref(),
             })
         }
         Ok(Forked::Parent { pid, into_cgroup }) => {
@@ -144,8 +142,8 @@ pub fn exec(store: &Store, opts: &ExecOptions) -> Result<i32, ContainerError> {
             let signals = (!opts.detach).then(ops::block_signals);
             let placed = (|| -> Result<(), ContainerError> {
                 parent_chan.send(&Msg::Go)?;
-                if let Some(cg) = cgroup.as_ref().filter(|_| !into_cgroup) {
-                    cg.add(pid)?;
+                if let Some(j) = joiner.as_ref().filter(|_| !into_cgroup) {
+                    j.add_unified(pid)?;
                 }
                 Ok(parent_chan.send(&Msg::Placed)?)
             })();
@@ -296,10 +294,12 @@ struct ChildArgs<'a> {
     /// Our pid as the host sees it (read before entering the namespaces).
     host_pid: i32,
     stdio: Option<[std::os::fd::RawFd; 3]>,
+    join: Option<&'a crate::cgroups::Joiner>,
 }
 
 fn child(mut a: ChildArgs) -> ! {
-    if let Err(e) = init::install_stdio(a.stdio) {
+    let ready = init::install_stdio(a.stdio).and_then(|_| init::join_cgroups(a.join));
+    if let Err(e) = ready {
         let _ = a.chan.send(&crate::sync::error(e.to_string()));
         init::exit(1)
     }
@@ -338,7 +338,8 @@ fn setup(a: &ChildArgs) -> Result<std::convert::Infallible, init::InitError> {
         let pty = console::give_master(sock, a.process.console_size())?;
         console::become_stdio(&pty.peer)?;
     }
-    // In our cgroups before finalize, which may load the seccomp filter.
+    // In our v2 cgroup (if the parent had to move us) before finalize,
+    // which may load the seccomp filter.
     a.chan.expect(Msg::Placed, "Placed")?;
     let linux = a.config.linux().as_ref();
     let (exec, stage) = init::finalize(&Finalize {

@@ -12,7 +12,7 @@ use nix::sys::signal::{SigHandler, SigSet, Signal};
 use oci_spec::runtime::{LinuxNamespaceType, Spec};
 
 use crate::capabilities;
-use crate::cgroups::CgroupRecord;
+use crate::cgroups::{CgroupRecord, Joiner};
 use crate::console;
 use crate::hooks;
 use crate::namespaces::{self, Plan};
@@ -66,6 +66,7 @@ pub struct InitArgs<'a> {
     pub console: Option<OwnedFd>,
     pub ns: &'a Plan,
     pub cgroup: Option<&'a CgroupRecord>,
+    pub join: Option<&'a Joiner>,
     pub no_pivot: bool,
     pub no_new_keyring: bool,
     pub preserve_fds: i32,
@@ -86,7 +87,7 @@ pub fn wants_hook_sync(spec: &Spec) -> bool {
 
 /// Never returns: execs the user program or exits.
 pub fn run(a: InitArgs) -> ! {
-    if let Err(e) = install_stdio(a.stdio) {
+    if let Err(e) = install_stdio(a.stdio).and_then(|_| join_cgroups(a.join)) {
         let _ = a.chan.send(&crate::sync::error(e.to_string()));
         exit(1);
     }
@@ -146,6 +147,13 @@ pub(super) fn install_stdio(fds: Option<[std::os::fd::RawFd; 3]>) -> Result<(), 
     Ok(())
 }
 
+/// Our first act, while still single-threaded and before anything is
+/// charged to the runtime's cgroups (see `cgroups::Joiner`). The fds are
+/// closed right after, with the parent's others.
+pub(super) fn join_cgroups(j: Option<&Joiner>) -> Result<(), InitError> {
+    j.map_or(Ok(()), |j| j.join_self()).map_err(|e| InitError::Other(e.to_string()))
+}
+
 pub(super) fn exit(code: i32) -> ! {
     // SAFETY: _exit skips atexit handlers and stdio flushing, which belong
     // to the parent husk process this one was forked from.
@@ -181,9 +189,10 @@ struct Prepared {
 fn setup(a: &InitArgs) -> Result<Prepared, InitError> {
     set_pdeathsig(true)?;
     apply_initial_affinity(a.spec.process().as_ref())?;
-    // The parent writes our id maps first. It moves us into our cgroups
-    // meanwhile (`Placed`), which we wait for only where it matters: before
-    // a cgroup namespace is made, before hooks see our pid, before exec.
+    // The parent writes our id maps first. Where the kernel would not let
+    // us be born in our v2 cgroup, it moves us there meanwhile (`Placed`),
+    // which we wait for only where it matters: before a cgroup namespace is
+    // made, before hooks see our pid, before exec.
     a.chan.expect(Msg::Go, "Go")?;
     let mut placed = false;
     let wait_placed = |placed: &mut bool| -> Result<(), InitError> {
