@@ -64,6 +64,22 @@ fn exec_cpu_affinity_final_applies() {
     assert!(out.ok().trim().ends_with("\t1"), "{out}");
 }
 
+/// config.md: execCPUAffinity is a cpu list ("0-3,7"). Anything else is
+/// refused at create, with nothing left behind. (The Arabic-Indic digit is
+/// a Unicode \d that must not pass for a cpu number.)
+#[test]
+#[ignore = "runc 1.1.5 predates this runtime-spec field"]
+fn exec_cpu_affinity_that_is_not_a_cpu_list_is_refused() {
+    for bad in ["0-", "a", "1,,2", "1 2", "-1", "\u{0661}"] {
+        let mut c = Container::new(&["true"]);
+        c.spec.set("/process/execCPUAffinity", json!({"final": bad}));
+        let o = c.create();
+        o.assert_failed_with_message();
+        assert!(o.stderr.contains(bad), "{OLD_RUNC}: the error names the value {bad:?}: {o}");
+        assert!(c.state().is_none(), "failed create left state for {bad:?}");
+    }
+}
+
 #[test]
 #[ignore = "runc 1.1.5 predates this runtime-spec field"]
 fn time_namespace_offsets_shift_boottime_and_monotonic() {

@@ -1,0 +1,2 @@
+//! See Cargo.toml: regex-lite under the `regex` name.
+pub use regex_lite::*;
