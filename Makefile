@@ -10,7 +10,14 @@ TRIPLE := $(shell rustc -vV | sed -n 's/^host: //p')
 BIN    := $(CURDIR)/target/$(TRIPLE)/release
 HUSK   := $(BIN)/husk
 SHIM   := $(BIN)/containerd-shim-husk-v2
-STATIC := RUSTFLAGS="-C target-feature=+crt-static" LIBSECCOMP_LINK_TYPE=static \
+# Relative relocations packed as DT_RELR (binutils 2.38+, glibc 2.36+, as on
+# Debian 12) instead of 24-byte RELA entries: ~200 KB less binary to map per
+# process, with the same PIE and RELRO. Used only where a static-pie probe
+# built with it really gets its pointer relocated.
+RELR   := $(shell t=$$(mktemp) && echo 'static int x; int *p = &x; int main(void){return p != &x;}' \
+	| cc -x c - -static-pie -Wl,-z,pack-relative-relocs -o $$t 2>/dev/null && $$t \
+	&& echo "-C link-arg=-Wl,-z,pack-relative-relocs"; rm -f $$t)
+STATIC := RUSTFLAGS="-C target-feature=+crt-static $(RELR)" LIBSECCOMP_LINK_TYPE=static \
 	LIBSECCOMP_LIB_PATH=$$(pkg-config --variable=libdir libseccomp)
 RUNC   ?= runc
 

@@ -183,12 +183,43 @@ json.dump(c, sys.stdout)' "$r" "$T/hooks-$mode.log" >"$T/hooks-$mode.json"
 
 task_pid() { "${CTR[@]}" task ls 2>/dev/null | awk -v id="$1" '$1 == id { print $2 }'; }
 
+# The task events the shim publishes, as containerd decodes them: `ctr
+# events` prints only events whose type it can unmarshal, so a wrong type
+# name or body drops the line.
+events_suite() {
+    local mode=$1
+    shift
+    local id=$mode-ev-$$ log=$T/events-$mode.log evpid topic
+    "${CTR[@]}" events >"$log" 2>&1 &
+    evpid=$!
+    on_exit kill "$evpid"
+    sleep 0.5
+    if "${CTR[@]}" run -d --null-io "$@" "$REF" "$id" sleep 1000 >/dev/null 2>&1 \
+        && "${CTR[@]}" task exec --exec-id ev1 "$id" true \
+        && "${CTR[@]}" task pause "$id" && "${CTR[@]}" task resume "$id"; then
+        remove "$id"
+        wait_for 5 grep -q "/tasks/delete.*\"$id\"" "$log"
+    else
+        remove "$id"
+    fi
+    kill "$evpid" 2>/dev/null
+    for topic in /tasks/create /tasks/start /tasks/exec-added /tasks/exec-started /tasks/paused /tasks/resumed /tasks/exit /tasks/delete; do
+        if grep -q "$topic .*\"container_id\":\"$id\"" "$log"; then
+            pass "$mode: event $topic reaches containerd"
+        else
+            fail "$mode: event $topic reaches containerd" "$(grep -c . "$log") lines: $(tail -2 "$log" | tr '\n' ' ')"
+        fi
+    done
+}
+
 suite runc --runtime io.containerd.runc.v2 --runc-binary "${HUSK_IT_RUNC_BINARY:-$HUSK}"
 suite husk --runtime io.containerd.husk.v2
 hooks_suite runc --runtime io.containerd.runc.v2 --runc-binary "${HUSK_IT_RUNC_BINARY:-$HUSK}"
 hooks_suite husk --runtime io.containerd.husk.v2
 ptrace_suite runc --runtime io.containerd.runc.v2 --runc-binary "${HUSK_IT_RUNC_BINARY:-$HUSK}"
 ptrace_suite husk --runtime io.containerd.husk.v2
+events_suite runc --runtime io.containerd.runc.v2 --runc-binary "${HUSK_IT_RUNC_BINARY:-$HUSK}"
+events_suite husk --runtime io.containerd.husk.v2
 
 # containerd shuts each shim down once its task is deleted.
 if wait_for 10 sh -c "[ -z \"\$(ps -eo args | grep -F -- '-namespace $NS' | grep -v grep)\" ]"; then

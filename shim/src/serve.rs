@@ -11,7 +11,6 @@ use std::sync::Arc;
 
 use containerd_shim::protos::shim::shim_ttrpc::create_task;
 use containerd_shim::protos::ttrpc::Server;
-use containerd_shim::publisher::RemotePublisher;
 use containerd_shim::synchronous::monitor::monitor_notify_by_pid;
 use containerd_shim::{ExitSignal, Flags};
 use nix::sys::wait::{waitpid, WaitPidFlag, WaitStatus};
@@ -70,7 +69,7 @@ pub fn serve(flags: &Flags) -> Result<(), ServeError> {
     let ttrpc_address = std::env::var("TTRPC_ADDRESS").map_err(|_| ServeError::NoTtrpcAddress)?;
     // Before any child exists: the reaper below takes every exit status.
     husk::reaper::install(Box::new(crate::exits::ShimReaper));
-    let publisher = RemotePublisher::new(&ttrpc_address)?;
+    let publisher = crate::events::Publisher::connect(&ttrpc_address)?;
     let exit = Arc::new(ExitSignal::default());
     let task = TaskService::new(
         &flags.namespace,

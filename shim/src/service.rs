@@ -65,8 +65,12 @@ impl shim::Shim for Service {
         self.exit.wait();
     }
 
-    fn create_task_service(&self, publisher: RemotePublisher) -> TaskService {
-        TaskService::new(&self.namespace, state_root(&self.namespace), publisher, self.exit.clone())
+    /// Never called: main.rs serves with `serve::serve` and hands the crate
+    /// only `start`, `delete`, `-info` and `-version`, which need no task
+    /// service (the crate would otherwise serve for any other action).
+    fn create_task_service(&self, _publisher: RemotePublisher) -> TaskService {
+        eprintln!("{RUNTIME_ID}: the crate's serving path is not used by this shim");
+        std::process::exit(1)
     }
 }
 

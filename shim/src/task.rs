@@ -11,16 +11,15 @@ use containerd_shim::monitor::{ExitEvent, Subject, Topic};
 use containerd_shim::protos::events::task::{
     TaskCreate, TaskDelete, TaskExecAdded, TaskExecStarted, TaskExit, TaskIO, TaskOOM, TaskPaused, TaskResumed, TaskStart,
 };
-use containerd_shim::protos::protobuf::{well_known_types::any::Any, well_known_types::timestamp::Timestamp, MessageDyn, MessageField};
+use containerd_shim::protos::protobuf::{well_known_types::any::Any, well_known_types::timestamp::Timestamp, MessageField};
 use containerd_shim::protos::topics;
-use containerd_shim::protos::ttrpc;
-use containerd_shim::publisher::RemotePublisher;
 use containerd_shim::synchronous::monitor::monitor_subscribe;
 use containerd_shim::{ExitSignal, TtrpcContext, TtrpcResult};
 use husk::container::{self, cgroup_ops, exec::ExecOptions, ops, CreateOptions};
 use husk::state::Store;
 
 use crate::error::{io, Result, ShimError};
+use crate::events::{self, Event, Packed, Publisher};
 use crate::stdio::{Attached, Prepared, Stdio};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -68,7 +67,7 @@ struct Inner {
     root: PathBuf,
     state: Mutex<State>,
     exited: Condvar,
-    events: Mutex<mpsc::Sender<(&'static str, Box<dyn MessageDyn>)>>,
+    events: Mutex<mpsc::Sender<Packed>>,
     exit: Arc<ExitSignal>,
 }
 
@@ -86,14 +85,14 @@ fn not_found(id: &str) -> ShimError {
 }
 
 impl TaskService {
-    pub fn new(namespace: &str, root: PathBuf, publisher: RemotePublisher, exit: Arc<ExitSignal>) -> TaskService {
-        let (tx, rx) = mpsc::channel::<(&'static str, Box<dyn MessageDyn>)>();
+    pub fn new(namespace: &str, root: PathBuf, publisher: Publisher, exit: Arc<ExitSignal>) -> TaskService {
+        let (tx, rx) = mpsc::channel::<Packed>();
         let ns = namespace.to_string();
         // Events go out in order, from one thread, never under our lock.
         std::thread::spawn(move || {
-            for (topic, ev) in rx {
-                if let Err(e) = publisher.publish(ttrpc::context::Context::default(), topic, &ns, ev) {
-                    log::error!("publishing {topic}: {e}");
+            for ev in rx {
+                if let Err(e) = publisher.publish(&ns, ev) {
+                    log::error!("publishing an event: {e}");
                 }
             }
         });
@@ -130,8 +129,8 @@ impl Inner {
         self.state.lock().unwrap_or_else(|e| e.into_inner())
     }
 
-    fn publish(&self, topic: &'static str, ev: Box<dyn MessageDyn>) {
-        let _ = self.events.lock().unwrap_or_else(|e| e.into_inner()).send((topic, ev));
+    fn publish<E: Event>(&self, topic: &'static str, ev: E) {
+        let _ = self.events.lock().unwrap_or_else(|e| e.into_inner()).send(events::pack(topic, &ev));
     }
 
     fn on_exit(&self, pid: i32, code: i32) {
@@ -181,7 +180,7 @@ impl Inner {
         }
         if let Some(ev) = event {
             self.exited.notify_all();
-            self.publish(topics::TASK_EXIT_EVENT_TOPIC, Box::new(ev));
+            self.publish(topics::TASK_EXIT_EVENT_TOPIC, ev);
         }
     }
 
@@ -265,7 +264,7 @@ impl Inner {
         }
         self.publish(
             topics::TASK_CREATE_EVENT_TOPIC,
-            Box::new(TaskCreate {
+            TaskCreate {
                 container_id: req.id.clone(),
                 bundle: req.bundle.clone(),
                 rootfs: req.rootfs.clone(),
@@ -279,7 +278,7 @@ impl Inner {
                 checkpoint: req.checkpoint.clone(),
                 pid: pid as u32,
                 ..Default::default()
-            }),
+            },
         );
         Ok(pid as u32)
     }
@@ -306,7 +305,7 @@ impl Inner {
         let pid = p.pid;
         self.publish(
             topics::TASK_START_EVENT_TOPIC,
-            Box::new(TaskStart { container_id: id.into(), pid: pid as u32, ..Default::default() }),
+            TaskStart { container_id: id.into(), pid: pid as u32, ..Default::default() },
         );
         drop(st);
         self.watch_oom(id);
@@ -357,7 +356,7 @@ impl Inner {
         p.spec = None;
         self.publish(
             topics::TASK_EXEC_STARTED_EVENT_TOPIC,
-            Box::new(TaskExecStarted { container_id: id.into(), exec_id: exec_id.into(), pid: pid as u32, ..Default::default() }),
+            TaskExecStarted { container_id: id.into(), exec_id: exec_id.into(), pid: pid as u32, ..Default::default() },
         );
         self.claim(&mut st, pid);
         Ok(pid as u32)
@@ -372,10 +371,8 @@ impl Inner {
         std::thread::spawn(move || {
             let _ = cgroup_ops::events(&store, &id, Duration::from_secs(10), |ev| {
                 if ev.typ == "oom" {
-                    let _ = events.send((
-                        topics::TASK_OOM_EVENT_TOPIC,
-                        Box::new(TaskOOM { container_id: id.clone(), ..Default::default() }),
-                    ));
+                    let ev = TaskOOM { container_id: id.clone(), ..Default::default() };
+                    let _ = events.send(events::pack(topics::TASK_OOM_EVENT_TOPIC, &ev));
                 }
                 true
             });
@@ -410,14 +407,14 @@ impl Inner {
         let resp = delete_response(&c.init);
         self.publish(
             topics::TASK_DELETE_EVENT_TOPIC,
-            Box::new(TaskDelete {
+            TaskDelete {
                 container_id: id.into(),
                 pid: resp.pid,
                 exit_status: resp.exit_status,
                 exited_at: resp.exited_at.clone(),
                 id: id.into(),
                 ..Default::default()
-            }),
+            },
         );
         Ok(resp)
     }
@@ -503,7 +500,7 @@ impl Inner {
         c.execs.insert(req.exec_id.clone(), p);
         self.publish(
             topics::TASK_EXEC_ADDED_EVENT_TOPIC,
-            Box::new(TaskExecAdded { container_id: req.id.clone(), exec_id: req.exec_id.clone(), ..Default::default() }),
+            TaskExecAdded { container_id: req.id.clone(), exec_id: req.exec_id.clone(), ..Default::default() },
         );
         Ok(())
     }
@@ -593,14 +590,14 @@ impl containerd_shim::Task for TaskService {
     fn pause(&self, _: &TtrpcContext, req: api::PauseRequest) -> TtrpcResult<api::Empty> {
         self.inner.running_init(&req.id)?;
         cgroup_ops::pause(&self.inner.store, &req.id).map_err(ShimError::from)?;
-        self.inner.publish(topics::TASK_PAUSED_EVENT_TOPIC, Box::new(TaskPaused { container_id: req.id, ..Default::default() }));
+        self.inner.publish(topics::TASK_PAUSED_EVENT_TOPIC, TaskPaused { container_id: req.id, ..Default::default() });
         Ok(empty())
     }
 
     fn resume(&self, _: &TtrpcContext, req: api::ResumeRequest) -> TtrpcResult<api::Empty> {
         self.inner.running_init(&req.id)?;
         cgroup_ops::resume(&self.inner.store, &req.id).map_err(ShimError::from)?;
-        self.inner.publish(topics::TASK_RESUMED_EVENT_TOPIC, Box::new(TaskResumed { container_id: req.id, ..Default::default() }));
+        self.inner.publish(topics::TASK_RESUMED_EVENT_TOPIC, TaskResumed { container_id: req.id, ..Default::default() });
         Ok(empty())
     }
 
