@@ -13,6 +13,8 @@ Figures (wall time = spawn of the runtime process until wait4 returns):
   run        `run` of /bin/true (foreground, container deleted by run)
   run_warm   the same, right after an untimed `run` of the same runtime
   run_rss    peak RSS of a `run` (see below)
+  create_rss peak RSS of a `create` (the container process, left running,
+             is not waited for and so not counted)
   create     `create` of a /bin/true container
   start      `start` of it
   delete     `delete` of it once it has exited (stopped)
@@ -116,6 +118,7 @@ FIGURES = [
     ("run", "run /bin/true: wall time", "ms"),
     ("run_warm", "run /bin/true: wall, back-to-back", "ms"),
     ("run_rss", "run /bin/true: peak RSS", "MiB"),
+    ("create_rss", "create: peak RSS", "MiB"),
     ("create", "create", "ms"),
     ("start", "start", "ms"),
     ("delete", "delete (stopped)", "ms"),
@@ -399,6 +402,18 @@ class Bench:
         with open(out) as f:
             kib = int(f.read().split()[-1])
         return {"run_rss": kib / 1024}
+
+    def fig_create_rss(self, rt, time_bin):
+        """Peak RSS of `create`: the runtime and what it waits for (the
+        container process lives on and is not counted once it is on its own)."""
+        cid, bdir = self.new_container(rt, ["/bin/true"])
+        out = os.path.join(self.work, "rss")
+        rt.call(["create", "--bundle", bdir, cid], wrap=[time_bin, "-f", "%M", "-o", out])
+        rt.call(["delete", "--force", cid])
+        self.done(rt, cid, bdir)
+        with open(out) as f:
+            kib = int(f.read().split()[-1])
+        return {"create_rss": kib / 1024}
 
     def create_with_pidfd(self, rt, cid, bdir):
         pidfile = os.path.join(bdir, "pid")
@@ -743,6 +758,7 @@ def main():
             bench.fig_run,
             bench.fig_run_warm,
             lambda rt: bench.fig_run_rss(rt, a.time_bin),
+            lambda rt: bench.fig_create_rss(rt, a.time_bin),
             bench.fig_parts,
             bench.fig_delete_force,
             bench.fig_delete_force_stopped,

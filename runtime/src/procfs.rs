@@ -1,5 +1,6 @@
 //! /proc access: the two /proc/PID/stat fields on husk's hot paths
-//! (`state`, `list`, `kill`), and a verified procfs handle for writes.
+//! (`state`, `list`, `kill`), a lean reader for such small files (state
+//! and cgroup files too), and a verified procfs handle for writes.
 //!
 //! Writes that change the kernel's behaviour (sysctls, oom_score_adj, id
 //! maps) go through a procfs instance husk mounts itself, detached
@@ -95,8 +96,28 @@ pub struct ProcStat {
 }
 
 pub fn proc_stat(pid: i32) -> Option<ProcStat> {
-    let raw = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
-    parse_stat(&raw)
+    let raw = read_small(Path::new(&format!("/proc/{pid}/stat"))).ok()?;
+    parse_stat(std::str::from_utf8(&raw).ok()?)
+}
+
+/// Read a small file (a state file, a /proc or cgroup file) in few system
+/// calls: open, one read per 4 KiB and the read that finds the end. std's
+/// `fs::read` first asks for the size and, for /proc and cgroup files,
+/// which claim size 0, starts with a 32-byte read and grows; `list` reads
+/// three such files per container.
+pub fn read_small(path: &Path) -> std::io::Result<Vec<u8>> {
+    use std::io::Read;
+    let mut f = std::fs::File::open(path)?;
+    let mut buf = Vec::new();
+    let mut chunk = [0u8; 4096];
+    loop {
+        match f.read(&mut chunk) {
+            Ok(0) => return Ok(buf),
+            Ok(n) => buf.extend_from_slice(&chunk[..n]),
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(e),
+        }
+    }
 }
 
 fn parse_stat(raw: &str) -> Option<ProcStat> {
@@ -112,6 +133,24 @@ fn parse_stat(raw: &str) -> Option<ProcStat> {
 
 #[cfg(test)]
 mod tests {
+    use super::{parse_stat, read_small};
+    use std::path::Path;
+
+    #[test]
+    fn read_small_reads_whole_files_of_any_size() {
+        let t = tempfile::tempdir().unwrap();
+        for len in [0usize, 1, 4095, 4096, 4097, 20000] {
+            let p = t.path().join(format!("f{len}"));
+            let data: Vec<u8> = (0..len).map(|i| (i % 251) as u8).collect();
+            std::fs::write(&p, &data).unwrap();
+            assert_eq!(read_small(&p).unwrap(), data, "length {len}");
+        }
+        assert_eq!(read_small(&t.path().join("missing")).unwrap_err().kind(), std::io::ErrorKind::NotFound);
+        // procfs files report size 0 but have content.
+        let own = read_small(Path::new("/proc/self/stat")).unwrap();
+        assert!(parse_stat(std::str::from_utf8(&own).unwrap()).is_some());
+    }
+
     #[test]
     fn private_proc_writes_our_own_oom_score_adj() {
         let p = super::Proc::open().unwrap();

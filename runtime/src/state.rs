@@ -257,7 +257,7 @@ fn lock_dir(path: &Path) -> Result<File, StateError> {
 
 fn read_state(dir: &Path) -> Result<ContainerState, StateError> {
     let path = dir.join(STATE_FILE);
-    let raw = std::fs::read(&path).map_err(|e| match e.kind() {
+    let raw = crate::procfs::read_small(&path).map_err(|e| match e.kind() {
         std::io::ErrorKind::NotFound => StateError::NotFound,
         _ => StateError::Io(path.clone(), e),
     })?;

@@ -43,7 +43,5 @@ pub fn freeze(dir: &Path, frozen: bool) -> Result<(), CgroupError> {
 }
 
 pub fn is_frozen(dir: &Path) -> bool {
-    std::fs::read_to_string(dir.join("freezer.state"))
-        .map(|s| s.trim() == "FROZEN")
-        .unwrap_or(false)
+    crate::procfs::read_small(&dir.join("freezer.state")).is_ok_and(|s| s.trim_ascii() == b"FROZEN")
 }

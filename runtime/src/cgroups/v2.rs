@@ -31,9 +31,7 @@ pub fn freeze(dir: &Path, frozen: bool) -> Result<(), CgroupError> {
 }
 
 pub fn is_frozen(dir: &Path) -> bool {
-    std::fs::read_to_string(dir.join("cgroup.freeze"))
-        .map(|s| s.trim() == "1")
-        .unwrap_or(false)
+    crate::procfs::read_small(&dir.join("cgroup.freeze")).is_ok_and(|s| s.trim_ascii() == b"1")
 }
 
 /// Enable in `dir`'s subtree_control every controller `dir` has.

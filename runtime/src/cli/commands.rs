@@ -213,14 +213,7 @@ fn print_json(v: &serde_json::Value) {
 }
 
 fn list(store: &Store, quiet: bool, format: ListFormat) -> Result<()> {
-    let mut rows = Vec::new();
-    for id in store.ids()? {
-        // A directory without a readable state is a create in progress or
-        // a leftover: not a container to list.
-        if let Ok((st, status)) = ops::status(store, &id) {
-            rows.push((st, status));
-        }
-    }
+    let rows = ops::list(store)?;
     let mut out = std::io::stdout().lock();
     if quiet {
         for (st, _) in &rows {
