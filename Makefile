@@ -9,7 +9,7 @@ PYTHON ?= python3
 TRIPLE := $(shell rustc -vV | sed -n 's/^host: //p')
 BIN    := $(CURDIR)/target/$(TRIPLE)/release
 HUSK   := $(BIN)/husk
-SHIM   := $(BIN)/containerd-shim-husk-v2
+SHIM   := $(CURDIR)/target/$(TRIPLE)/release-shim/containerd-shim-husk-v2
 # Relative relocations packed as DT_RELR (binutils 2.38+, glibc 2.36+, as on
 # Debian 12) instead of 24-byte RELA entries: ~200 KB less binary to map per
 # process, with the same PIE and RELRO. Used only where a static-pie probe
@@ -32,7 +32,8 @@ SPEC_TESTS_HUSK_ARGS := --include-ignored --skip delete_created_without_force_fa
 all: build
 
 build:
-	$(STATIC) $(CARGO) build --release --target $(TRIPLE) -p husk -p containerd-shim-husk-v2
+	$(STATIC) $(CARGO) build --release --target $(TRIPLE) -p husk
+	$(STATIC) $(CARGO) build --profile release-shim --target $(TRIPLE) -p containerd-shim-husk-v2
 
 # Run a busybox container from a bundle built under demo/ (gitignored), then
 # remove the container and its temporary state root.

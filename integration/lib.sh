@@ -16,7 +16,10 @@ TARGET=${CARGO_TARGET_DIR:-$REPO/target}
 # `make build` puts the (static) release binaries under target/<triple>/.
 [ "$PROFILE" = release ] && TARGET=$TARGET/$(rustc -vV | sed -n 's/^host: //p')
 HUSK=${HUSK:-$TARGET/$PROFILE/husk}
-SHIM=${HUSK_SHIM:-$TARGET/$PROFILE/containerd-shim-husk-v2}
+# The release shim has a profile of its own (optimised for size).
+SHIM_PROFILE=$PROFILE
+[ "$PROFILE" = release ] && SHIM_PROFILE=release-shim
+SHIM=${HUSK_SHIM:-$TARGET/$SHIM_PROFILE/containerd-shim-husk-v2}
 IMAGE=${HUSK_IT_IMAGE:-husktest:latest}
 PASSED=0 FAILED=0 SKIPPED=0
 T=$(mktemp -d /tmp/husk-it.XXXXXX)

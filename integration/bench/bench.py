@@ -683,7 +683,7 @@ def main():
     ap.add_argument("--no-many", action="store_true", help=f"skip list/state with {STATE_N} containers")
     ap.add_argument("--warmup", type=int, default=3, help="discarded rounds first (default 3)")
     ap.add_argument("--no-containerd", action="store_true", help="skip the containerd figures (ctr_run, shim_rss_*)")
-    ap.add_argument("--shim", default=os.path.join(BIN, "containerd-shim-husk-v2"),
+    ap.add_argument("--shim", default=os.path.join(os.path.dirname(BIN), "release-shim", "containerd-shim-husk-v2"),
                     help="husk's containerd shim")
     ap.add_argument("--ctr-rounds", type=int, default=10, help="measured rounds of ctr_run (default 10)")
     ap.add_argument("--ctr-warmup", type=int, default=2, help="discarded ctr_run rounds first (default 2)")
