@@ -107,8 +107,7 @@ pub fn exec(store: &Store, opts: &ExecOptions) -> Result<i32, ContainerError> {
         (None, false) => None,
     };
     let setgroups_ok = !in_userns || linux.and_then(|l| l.gid_mappings().as_ref()).is_some_and(|m| !m.is_empty());
-    let cgroup = st.cgroup.clone();
-    let joiner = cgroup.as_ref().map(|c| c.joiner()).transpose()?;
+    let joiner = st.cgroup.as_ref().map(|c| c.joiner()).transpose()?;
     let seccomp_listener = match linux.and_then(|l| l.seccomp().as_ref()) {
         Some(s) => crate::seccomp::connect_listener(s).map_err(|e| ContainerError::Init(e.to_string()))?,
         None => None,

@@ -45,6 +45,8 @@ pub enum InitError {
     Seccomp(#[from] seccomp::SeccompError),
     #[error(transparent)]
     Attr(#[from] process_attrs::AttrError),
+    #[error(transparent)]
+    Cgroup(#[from] crate::cgroups::CgroupError),
     #[error("{what}: {err}")]
     Sys { what: &'static str, err: nix::Error },
     #[error("{0}")]
@@ -151,7 +153,7 @@ pub(super) fn install_stdio(fds: Option<[std::os::fd::RawFd; 3]>) -> Result<(), 
 /// charged to the runtime's cgroups (see `cgroups::Joiner`). The fds are
 /// closed right after, with the parent's others.
 pub(super) fn join_cgroups(j: Option<&Joiner>) -> Result<(), InitError> {
-    j.map_or(Ok(()), |j| j.join_self()).map_err(|e| InitError::Other(e.to_string()))
+    Ok(j.map_or(Ok(()), |j| j.join_self())?)
 }
 
 pub(super) fn exit(code: i32) -> ! {
