@@ -28,13 +28,10 @@ pub enum SyncError {
 /// Every step of the create handshake, in the order it happens.
 #[derive(Debug, Serialize, Deserialize, PartialEq, Eq)]
 pub enum Msg {
-    /// parent → child: id maps written; set up what needs no cgroup.
+    /// parent → child: id maps written, and the child in its v2 cgroup
+    /// where it could not be born there (it joins its v1 cgroups itself,
+    /// see cgroups::Joiner); go on.
     Go,
-    /// parent → child: the child is in its cgroups. The child joins its v1
-    /// cgroups itself and is born in its v2 one; where the kernel refused
-    /// that, the parent moves it, which can wait for an RCU grace period
-    /// (milliseconds) that the child spends building its root filesystem.
-    Placed,
     /// child → parent: mounts are made; run prestart and createRuntime hooks.
     RunRuntimeHooks,
     /// parent → child: the hooks succeeded; carries our pid as the host

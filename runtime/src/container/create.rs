@@ -231,16 +231,15 @@ fn spawn(
             drop(start);
             let guard = ChildGuard(Some(pid));
             prepare_child(&bundle.spec, pid)?;
-            let placed = (|| -> Result<(), ContainerError> {
-                parent_chan.send(&Msg::Go)?;
+            let go = (|| -> Result<(), ContainerError> {
                 if !into_cgroup {
                     joiner.add_unified(pid)?;
                 }
-                Ok(parent_chan.send(&Msg::Placed)?)
+                Ok(parent_chan.send(&Msg::Go)?)
             })();
-            // The child works on after Go: if it failed meanwhile, its own
-            // error says why, not our broken pipe.
-            placed.map_err(|e| parent_chan.pending_error().map_or(e, ContainerError::Init))?;
+            // The child joins its v1 cgroups first thing: if that failed, its
+            // own error says why, not our broken pipe.
+            go.map_err(|e| parent_chan.pending_error().map_or(e, ContainerError::Init))?;
             guard.disarm();
             Ok((pid, parent_chan))
         }

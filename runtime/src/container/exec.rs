@@ -139,15 +139,14 @@ pub fn exec(store: &Store, opts: &ExecOptions) -> Result<i32, ContainerError> {
             drop(child_chan);
             let reap = ChildGuard(Some(pid));
             let signals = (!opts.detach).then(ops::block_signals);
-            let placed = (|| -> Result<(), ContainerError> {
-                parent_chan.send(&Msg::Go)?;
+            let go = (|| -> Result<(), ContainerError> {
                 if let Some(j) = joiner.as_ref().filter(|_| !into_cgroup) {
                     j.add_unified(pid)?;
                 }
-                Ok(parent_chan.send(&Msg::Placed)?)
+                Ok(parent_chan.send(&Msg::Go)?)
             })();
             // As in create: the child's own error, if it failed meanwhile.
-            placed.map_err(|e| parent_chan.pending_error().map_or(e, ContainerError::Init))?;
+            go.map_err(|e| parent_chan.pending_error().map_or(e, ContainerError::Init))?;
             match parent_chan.recv() {
                 Err(SyncError::Closed) => {}
                 Ok(Msg::Error(e)) => return Err(ContainerError::Init(e)),
@@ -337,9 +336,6 @@ fn setup(a: &ChildArgs) -> Result<std::convert::Infallible, init::InitError> {
         let pty = console::give_master(sock, a.process.console_size())?;
         console::become_stdio(&pty.peer)?;
     }
-    // In our v2 cgroup (if the parent had to move us) before finalize,
-    // which may load the seccomp filter.
-    a.chan.expect(Msg::Placed, "Placed")?;
     let linux = a.config.linux().as_ref();
     let (exec, stage) = init::finalize(&Finalize {
         process: a.process,

@@ -191,18 +191,10 @@ struct Prepared {
 fn setup(a: &InitArgs) -> Result<Prepared, InitError> {
     set_pdeathsig(true)?;
     apply_initial_affinity(a.spec.process().as_ref())?;
-    // The parent writes our id maps first. Where the kernel would not let
-    // us be born in our v2 cgroup, it moves us there meanwhile (`Placed`),
-    // which we wait for only where it matters: before a cgroup namespace is
-    // made, before hooks see our pid, before exec.
+    // The parent writes our id maps first and, where the kernel would not
+    // let us be born in our v2 cgroup, moves us there: after Go we are in
+    // every cgroup of the container.
     a.chan.expect(Msg::Go, "Go")?;
-    let mut placed = false;
-    let wait_placed = |placed: &mut bool| -> Result<(), InitError> {
-        if !std::mem::replace(placed, true) {
-            a.chan.expect(Msg::Placed, "Placed")?;
-        }
-        Ok(())
-    };
     let linux = a.spec.linux().as_ref();
     let in_userns = a.ns.new_user() || a.ns.join_user.is_some();
     if let Some(fd) = &a.ns.join_user {
@@ -215,11 +207,10 @@ fn setup(a: &InitArgs) -> Result<Prepared, InitError> {
         nix::unistd::setresuid(root_u, root_u, root_u).map_err(sys("setresuid 0 in user namespace"))?;
         set_pdeathsig(true)?;
     }
-    // Unshared only now, after the parent placed us in our cgroup, so that
-    // the namespace's root is the container's cgroup.
+    // Unshared only now, once we are in our cgroups, so that the
+    // namespace's root is the container's cgroup.
     let new_cgroupns = a.ns.has_new(LinuxNamespaceType::Cgroup);
     if new_cgroupns {
-        wait_placed(&mut placed)?;
         nix::sched::unshare(CloneFlags::CLONE_NEWCGROUP).map_err(sys("unshare cgroup namespace"))?;
     }
     nix::unistd::setsid().map_err(sys("setsid"))?;
@@ -245,7 +236,6 @@ fn setup(a: &InitArgs) -> Result<Prepared, InitError> {
         in_userns,
     })?;
     if wants_hook_sync(a.spec) {
-        wait_placed(&mut placed)?;
         a.chan.send(&Msg::RunRuntimeHooks)?;
         let state = match a.chan.recv()? {
             Msg::HooksDone(pid) => hook_state(a, pid, Status::Creating),
@@ -272,8 +262,6 @@ fn setup(a: &InitArgs) -> Result<Prepared, InitError> {
     if !a.no_new_keyring {
         process::join_session_keyring(a.id)?;
     }
-    // finalize may load the seccomp filter, which could forbid the receive.
-    wait_placed(&mut placed)?;
     let setgroups_ok = !in_userns || linux.and_then(|l| l.gid_mappings().as_ref()).is_some_and(|m| !m.is_empty());
     let (exec, seccomp) = finalize(&Finalize {
         process,
