@@ -14,7 +14,7 @@ REPO=$(cd "$IT_DIR/.." && pwd)
 PROFILE=${HUSK_PROFILE:-release}
 TARGET=${CARGO_TARGET_DIR:-$REPO/target}
 # `make build` puts the (static) release binaries under target/<triple>/.
-[ "$PROFILE" = release ] && TARGET=$TARGET/$(rustc -vV | sed -n 's/^host: //p')
+[ "$PROFILE" = release ] && TARGET=$TARGET/$(uname -m)-unknown-linux-musl
 HUSK=${HUSK:-$TARGET/$PROFILE/husk}
 # The release shim has a profile of its own (optimised for size).
 SHIM_PROFILE=$PROFILE

@@ -104,7 +104,7 @@ sys.modules.setdefault("bench", sys.modules[__name__])
 HERE = os.path.dirname(os.path.abspath(__file__))
 REPO = os.path.dirname(os.path.dirname(HERE))
 # `make build` output: static release binaries under target/<triple>/release.
-BIN = os.path.join(REPO, "target", f"{os.uname().machine}-unknown-linux-gnu", "release")
+BIN = os.path.join(REPO, "target", f"{os.uname().machine}-unknown-linux-musl", "release")
 CALL_TIMEOUT = 30.0
 LAST_CALL = None  # the last runtime call, for messages
 CGROUP_ROOT = "/sys/fs/cgroup"

@@ -3,7 +3,7 @@
 
 Used by `make demo` and by bench.py:
 
-    python3 integration/bench/bundle.py --runtime target/x86_64-unknown-linux-gnu/release/husk \\
+    python3 integration/bench/bundle.py --runtime target/x86_64-unknown-linux-musl/release/husk \\
         --hostname husk-demo --cgroups-path /husk-demo-1234 demo -- sh -c 'id'
 
 The rootfs is /bin/busybox (Debian package busybox-static) plus one symlink

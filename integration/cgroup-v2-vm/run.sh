@@ -11,7 +11,7 @@ set -euo pipefail
 
 here=$(cd "$(dirname "$0")" && pwd)
 repo=$(cd "$here/../.." && pwd)
-HUSK=${HUSK:-$repo/target/$(rustc -vV | sed -n 's/^host: //p')/release/husk}
+HUSK=${HUSK:-$repo/target/$(uname -m)-unknown-linux-musl/release/husk}
 BUSYBOX=${BUSYBOX:-/bin/busybox}
 QEMU=${QEMU:-qemu-system-x86_64}
 TIMEOUT=${TIMEOUT:-110}

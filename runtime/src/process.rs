@@ -5,6 +5,7 @@ use std::ffi::CString;
 use std::os::fd::RawFd;
 use std::path::{Path, PathBuf};
 
+use nix::sys::resource::{setrlimit, Resource};
 use nix::unistd::{Gid, Uid};
 use oci_spec::runtime::{PosixRlimitType, Process};
 
@@ -29,38 +30,31 @@ fn sys(what: impl Into<String>) -> impl FnOnce(nix::Error) -> ProcessError {
     move |err| ProcessError::Sys { what, err }
 }
 
-fn resource(t: PosixRlimitType) -> libc::__rlimit_resource_t {
+fn resource(t: PosixRlimitType) -> Resource {
     use PosixRlimitType as R;
     match t {
-        R::RlimitCpu => libc::RLIMIT_CPU,
-        R::RlimitFsize => libc::RLIMIT_FSIZE,
-        R::RlimitData => libc::RLIMIT_DATA,
-        R::RlimitStack => libc::RLIMIT_STACK,
-        R::RlimitCore => libc::RLIMIT_CORE,
-        R::RlimitRss => libc::RLIMIT_RSS,
-        R::RlimitNproc => libc::RLIMIT_NPROC,
-        R::RlimitNofile => libc::RLIMIT_NOFILE,
-        R::RlimitMemlock => libc::RLIMIT_MEMLOCK,
-        R::RlimitAs => libc::RLIMIT_AS,
-        R::RlimitLocks => libc::RLIMIT_LOCKS,
-        R::RlimitSigpending => libc::RLIMIT_SIGPENDING,
-        R::RlimitMsgqueue => libc::RLIMIT_MSGQUEUE,
-        R::RlimitNice => libc::RLIMIT_NICE,
-        R::RlimitRtprio => libc::RLIMIT_RTPRIO,
-        R::RlimitRttime => libc::RLIMIT_RTTIME,
+        R::RlimitCpu => Resource::RLIMIT_CPU,
+        R::RlimitFsize => Resource::RLIMIT_FSIZE,
+        R::RlimitData => Resource::RLIMIT_DATA,
+        R::RlimitStack => Resource::RLIMIT_STACK,
+        R::RlimitCore => Resource::RLIMIT_CORE,
+        R::RlimitRss => Resource::RLIMIT_RSS,
+        R::RlimitNproc => Resource::RLIMIT_NPROC,
+        R::RlimitNofile => Resource::RLIMIT_NOFILE,
+        R::RlimitMemlock => Resource::RLIMIT_MEMLOCK,
+        R::RlimitAs => Resource::RLIMIT_AS,
+        R::RlimitLocks => Resource::RLIMIT_LOCKS,
+        R::RlimitSigpending => Resource::RLIMIT_SIGPENDING,
+        R::RlimitMsgqueue => Resource::RLIMIT_MSGQUEUE,
+        R::RlimitNice => Resource::RLIMIT_NICE,
+        R::RlimitRtprio => Resource::RLIMIT_RTPRIO,
+        R::RlimitRttime => Resource::RLIMIT_RTTIME,
     }
 }
 
 pub fn set_rlimits(p: &Process) -> Result<(), ProcessError> {
     for r in p.rlimits().iter().flatten() {
-        let lim = libc::rlimit {
-            rlim_cur: r.soft(),
-            rlim_max: r.hard(),
-        };
-        // SAFETY: setrlimit reads the struct we pass.
-        if unsafe { libc::setrlimit(resource(r.typ()), &lim) } != 0 {
-            return Err(ProcessError::Rlimit(r.typ().to_string(), nix::Error::last()));
-        }
+        setrlimit(resource(r.typ()), r.soft(), r.hard()).map_err(|e| ProcessError::Rlimit(r.typ().to_string(), e))?;
     }
     Ok(())
 }
@@ -117,13 +111,18 @@ pub fn close_fds_except(first: RawFd, keep: &[RawFd]) {
     let mut from = first as u32;
     for k in keep.into_iter().map(|k| k as u32) {
         if k > from {
-            // SAFETY: closes fds in [from, k-1], none of which we use.
-            unsafe { libc::close_range(from, k - 1, 0) };
+            close_range(from, k - 1, 0);
         }
         from = k + 1;
     }
-    // SAFETY: as above, for everything past the last kept fd.
-    unsafe { libc::close_range(from, u32::MAX, 0) };
+    close_range(from, u32::MAX, 0);
+}
+
+/// close_range(2) by syscall number: musl has no wrapper for it.
+fn close_range(first: u32, last: u32, flags: libc::c_uint) -> libc::c_long {
+    // SAFETY: only closes (or marks CLOEXEC) fds in [first, last]; callers
+    // pass ranges holding none that husk still uses.
+    unsafe { libc::syscall(libc::SYS_close_range, first, last, flags) }
 }
 
 /// A new session keyring, so the container does not share the caller's.
@@ -199,9 +198,7 @@ fn check_executable(arg0: &str, p: &Path) -> Result<(), ProcessError> {
 /// preserved ones survive it. Nothing of husk's reaches the container.
 pub fn seal_fds(preserve: RawFd) -> Result<(), ProcessError> {
     let first = 3 + preserve;
-    // SAFETY: close_range with CLOEXEC only sets flags; no fd is closed now.
-    let r = unsafe { libc::close_range(first as u32, u32::MAX, libc::CLOSE_RANGE_CLOEXEC as i32) };
-    if r != 0 {
+    if close_range(first as u32, u32::MAX, libc::CLOSE_RANGE_CLOEXEC) != 0 {
         return Err(sys("close_range")(nix::Error::last()));
     }
     for fd in 3..first {

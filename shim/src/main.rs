@@ -20,13 +20,6 @@ mod stdio;
 mod task;
 
 fn main() {
-    // One malloc arena for all threads. glibc gives each thread that
-    // allocates an arena of its own (up to 8 per CPU), each keeping its own
-    // partly used pages: most of an idle shim's heap. The shim's threads
-    // allocate rarely and little, so sharing one costs nothing measurable.
-    // SAFETY: mallopt only sets an allocator parameter, before any thread
-    // exists.
-    unsafe { libc::mallopt(libc::M_ARENA_MAX, 1) };
     let args: Vec<std::ffi::OsString> = std::env::args_os().collect();
     if let Some(code) = start::legacy_start(&args) {
         std::process::exit(code);

@@ -46,10 +46,6 @@ pub fn serve(flags: &Flags) -> Result<(), ServeError> {
     // Registered before any thread exists, as signal-hook asks.
     let mut signals = Signals::new([SIGTERM, SIGINT, SIGPIPE, SIGCHLD]).map_err(|e| ServeError::Io("signals", e))?;
     nix::sys::prctl::set_child_subreaper(true).map_err(ServeError::Subreaper)?;
-    // No M_ARENA_MAX=1 here, though it would save memory: husk forks the
-    // container with a raw clone3 (no malloc atfork handling), and with a
-    // single arena any thread allocating at that instant would leave the
-    // child's allocator locked.
     containerd_shim::logger::init(flags.debug, "info", &flags.namespace, &flags.id)?;
     let path = socket_path(&flags.socket).to_string();
     let listener = match bind(&path) {
