@@ -38,10 +38,10 @@ pub enum SpawnError {
 /// with offsets). Whatever `enter` returns is a guard that undoes it: it is
 /// dropped in the parent right after the fork and kept (leaked) in the child.
 ///
-/// Forking with a raw clone3 skips glibc's fork handling, so in a
+/// Forking with a raw clone3 skips libc's fork handling, so in a
 /// multi-threaded caller (the shim) the child could inherit a malloc lock
 /// held by another thread and deadlock. There, a single-threaded
-/// intermediate is forked with glibc's fork first; it enters the namespaces
+/// intermediate is forked with libc's fork first; it enters the namespaces
 /// (setns of a mount namespace is refused to threaded processes anyway) and
 /// clones the container process with CLONE_PARENT, so that it is still the
 /// caller's child, then reports its pid and exits.
@@ -62,7 +62,8 @@ pub fn spawn<G, E: std::fmt::Display>(
         return Ok(forked);
     }
     let (rx, tx) = nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC).map_err(SpawnError::Clone)?;
-    // SAFETY: glibc's fork keeps malloc consistent in the child; the child
+    // SAFETY: libc's fork (with its atfork handlers, which cover the husk
+    // binary's dlmalloc) keeps malloc consistent in the child; the child
     // (single-threaded) only enters namespaces, clones and exits, or becomes
     // the container process via the clone.
     match unsafe { nix::unistd::fork() }.map_err(SpawnError::Clone)? {
