@@ -96,10 +96,11 @@ suite() {
         shim_pid=$(pids_mentioning "-id $d" | head -1)
         rss=$(awk '/VmRSS/ { print $2 }' "/proc/$shim_pid/status" 2>/dev/null)
         echo "  .. husk shim RSS with one container: ${rss:-?} kB ($(grep -E '^(Rss|Anonymous|Shared_Clean|Private_Clean)' "/proc/$shim_pid/smaps_rollup" 2>/dev/null | tr -s ' ' | tr '\n' ' '); $(ls "/proc/$shim_pid/task" 2>/dev/null | wc -l) threads)" >&2
-        # The goal is 3 MiB; today about 2.7 MiB of it is the (static)
-        # binary's own pages. This guards against regressions
-        # (HUSK_SHIM_RSS_KB); make bench has the figure next to runc's shim.
-        local limit=${HUSK_SHIM_RSS_KB:-4608}
+        # make bench's idle shim with one container is ~2.3 MiB (goal 3
+        # MiB), most of it the static binary's own pages; this one has
+        # served exec, ps, pause, resume and metrics, and measures ~3.1 MiB.
+        # Guards against regressions (HUSK_SHIM_RSS_KB).
+        local limit=${HUSK_SHIM_RSS_KB:-3584}
         if [ -n "$rss" ] && [ "$rss" -lt "$limit" ]; then pass "husk: shim RSS ${rss} kB < ${limit} kB"; else fail "husk: shim RSS < ${limit} kB" "${rss:-?} kB"; fi
     fi
     timeout 30 "${CTR[@]}" task kill -s SIGKILL "$d" >/dev/null 2>&1

@@ -1,8 +1,8 @@
 // musl's malloc (the release build's libc) maps and unmaps memory eagerly and
 // serialises threads on one lock: `list` gained nothing from its threads,
 // and every call paid extra mmap/munmap. dlmalloc keeps what it maps for the
-// process's short life: run, start, delete and exec ~10-20% faster, `list`
-// parallel again, for ~0.2 MiB more peak RSS. Only this binary: the
+// process's short life: run, create, start, delete and exec 6-19% faster,
+// `list` parallel again, for ~0.2 MiB more peak RSS. Only this binary: the
 // long-lived shim keeps musl's frugal allocator.
 #[global_allocator]
 static ALLOC: dlmalloc::GlobalDlmalloc = dlmalloc::GlobalDlmalloc;
