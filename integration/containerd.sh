@@ -102,6 +102,21 @@ suite() {
         # Guards against regressions (HUSK_SHIM_RSS_KB).
         local limit=${HUSK_SHIM_RSS_KB:-3584}
         if [ -n "$rss" ] && [ "$rss" -lt "$limit" ]; then pass "husk: shim RSS ${rss} kB < ${limit} kB"; else fail "husk: shim RSS < ${limit} kB" "${rss:-?} kB"; fi
+        # ctr gives every exec a stdin fifo, and opens its end only while
+        # its process runs: a shim waiting in open(2) for it kept one
+        # thread per exec forever.
+        local before after i
+        before=$(ls "/proc/$shim_pid/task" 2>/dev/null | wc -l)
+        for i in 1 2 3 4 5; do
+            timeout 30 "${CTR[@]}" task exec --exec-id "short$i" "$d" true </dev/null >/dev/null 2>&1
+        done
+        sleep 0.5
+        after=$(ls "/proc/$shim_pid/task" 2>/dev/null | wc -l)
+        if [ "$before" -gt 0 ] && [ "$after" -le "$before" ]; then
+            pass "husk: 5 short execs leave no shim thread behind ($before -> $after)"
+        else
+            fail "husk: 5 short execs leave no shim thread behind" "$before -> $after threads"
+        fi
     fi
     timeout 30 "${CTR[@]}" task kill -s SIGKILL "$d" >/dev/null 2>&1
     if wait_for 15 status_is "$d" STOPPED; then pass "$mode: task kill"; else fail "$mode: task kill" "status $(task_status "$d")"; fi

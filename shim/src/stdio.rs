@@ -10,13 +10,16 @@
 
 use std::fs::{File, OpenOptions};
 use std::io::{Read, Write};
-use std::os::fd::{AsRawFd, OwnedFd, RawFd};
+use std::os::fd::{AsFd, AsRawFd, OwnedFd, RawFd};
 use std::os::unix::fs::OpenOptionsExt;
 use std::os::unix::net::UnixListener;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{mpsc, Arc, Mutex};
 use std::time::{Duration, Instant};
+
+use nix::errno::Errno;
+use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
 
 use crate::error::{io, Result, ShimError};
 
@@ -44,6 +47,9 @@ pub struct Attached {
     pub stdin: Arc<Mutex<Option<File>>>,
     /// Closed when the terminal output was copied out entirely.
     pub drained: Option<mpsc::Receiver<()>>,
+    /// Dropped with the process's record: the stdin thread then stops, even
+    /// if containerd never opened its end of the fifo.
+    _stop_feeder: Option<OwnedFd>,
 }
 
 static SEQ: AtomicU64 = AtomicU64::new(0);
@@ -118,25 +124,31 @@ impl Prepared {
         let fds = std::mem::replace(&mut self.fds, [dev_null(true)?, dev_null(true)?, dev_null(true)?]);
         drop(fds);
         let stdin = Arc::new(Mutex::new(self.stdin_writer.take()));
+        let (stop, stop_feeder) = if self.stdio.stdin.is_empty() { (None, None) } else { pipe().map(|(r, w)| (Some(r), Some(w)))? };
         let Some((listener, path)) = self.console.take() else {
-            if !self.stdio.stdin.is_empty() {
+            if let Some(stop) = stop {
                 let path = self.stdio.stdin.clone();
                 let w = stdin.clone();
-                std::thread::spawn(move || copy_stdin_to_pipe(&path, &w));
+                std::thread::spawn(move || {
+                    let eof = feed_stdin(&path, &stop, |data| {
+                        let mut guard = w.lock().unwrap_or_else(|e| e.into_inner());
+                        guard.as_mut().is_some_and(|f| f.write_all(data).is_ok())
+                    });
+                    if eof {
+                        // EOF from containerd: the process gets EOF too.
+                        w.lock().unwrap_or_else(|e| e.into_inner()).take();
+                    }
+                });
             }
-            return Ok(Attached { console: None, stdin, drained: None });
+            return Ok(Attached { console: None, stdin, drained: None, _stop_feeder: stop_feeder });
         };
         let master = recv_console(&listener);
         let _ = std::fs::remove_file(&path);
         let master = Arc::new(master?);
-        if !self.stdio.stdin.is_empty() {
+        if let Some(stop) = stop {
             let path = self.stdio.stdin.clone();
-            let m = dup(&master)?;
-            std::thread::spawn(move || {
-                if let Ok(mut fifo) = File::open(&path) {
-                    let _ = std::io::copy(&mut fifo, &mut File::from(m));
-                }
-            });
+            let mut m = File::from(dup(&master)?);
+            std::thread::spawn(move || feed_stdin(&path, &stop, |data| m.write_all(data).is_ok()));
         }
         let (tx, rx) = mpsc::channel();
         if self.stdio.stdout.is_empty() {
@@ -151,7 +163,7 @@ impl Prepared {
                 }
             });
         }
-        Ok(Attached { console: Some(master), stdin, drained: Some(rx) })
+        Ok(Attached { console: Some(master), stdin, drained: Some(rx), _stop_feeder: stop_feeder })
     }
 }
 
@@ -187,22 +199,36 @@ fn recv_console(l: &UnixListener) -> Result<OwnedFd> {
     }
 }
 
-fn copy_stdin_to_pipe(path: &str, w: &Mutex<Option<File>>) {
-    let Ok(mut fifo) = File::open(path) else { return };
+/// Pass what containerd writes into the stdin fifo to `write` until
+/// containerd closes its end (returns true), `write` refuses, or `stop`
+/// hangs up. The fifo is opened without blocking and watched with poll: a
+/// blocking open would wait forever for a client that never opens its end
+/// (`ctr task exec` whose process exited first), one thread per exec.
+fn feed_stdin(path: &str, stop: &OwnedFd, mut write: impl FnMut(&[u8]) -> bool) -> bool {
+    let Ok(mut fifo) = OpenOptions::new().read(true).custom_flags(libc::O_NONBLOCK | libc::O_CLOEXEC).open(path) else {
+        return false;
+    };
     let mut buf = [0u8; 8192];
     loop {
-        let n = match fifo.read(&mut buf) {
-            Ok(0) | Err(_) => break,
-            Ok(n) => n,
-        };
-        let mut guard = w.lock().unwrap_or_else(|e| e.into_inner());
-        let ok = guard.as_mut().is_some_and(|f| f.write_all(&buf[..n]).is_ok());
-        if !ok {
-            return;
+        let mut fds = [PollFd::new(fifo.as_fd(), PollFlags::POLLIN), PollFd::new(stop.as_fd(), PollFlags::POLLIN)];
+        match poll(&mut fds, PollTimeout::NONE) {
+            Ok(_) => {}
+            Err(Errno::EINTR) => continue,
+            Err(_) => return false,
+        }
+        if fds[1].revents().is_some_and(|r| !r.is_empty()) {
+            return false;
+        }
+        // Before its first writer, a fifo polls neither readable nor hung
+        // up, so a read of 0 here is containerd closing its end.
+        match fifo.read(&mut buf) {
+            Ok(0) => return true,
+            Ok(n) if !write(&buf[..n]) => return false,
+            Ok(_) => {}
+            Err(e) if matches!(e.kind(), std::io::ErrorKind::WouldBlock | std::io::ErrorKind::Interrupted) => {}
+            Err(_) => return true,
         }
     }
-    // EOF from containerd: the process gets EOF too.
-    w.lock().unwrap_or_else(|e| e.into_inner()).take();
 }
 
 /// Reading a pty master fails with EIO once every slave fd is closed.
