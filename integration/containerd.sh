@@ -10,8 +10,9 @@ need_bins containerd ctr python3
 
 NS=husktest-$$
 mkdir -p "$T/bin" "$T/root" "$T/state"
-ln -s "$SHIM" "$T/bin/containerd-shim-husk-v2"
-ln -s "$HUSK" "$T/bin/husk"
+# Copies, not links: attack_suite tries to overwrite what containerd runs.
+cp "$SHIM" "$T/bin/containerd-shim-husk-v2"
+cp "$HUSK" "$T/bin/husk"
 cat >"$T/config.toml" <<CONF
 version = 2
 root = "$T/root"
@@ -153,7 +154,7 @@ ptrace_suite() {
     local seen
     seen=$(timeout 30 "${CTR[@]}" task exec --exec-id seen "$p" sort -u /tmp/seen 2>&1)
     local bad
-    bad=$(grep -F -e "$(readlink -f "$SHIM")" -e "$(readlink -f "$HUSK")" <<<"$seen")
+    bad=$(grep -F -e "$(readlink -f "$SHIM")" -e "$(readlink -f "$HUSK")" -e "$T/bin/" <<<"$seen")
     if ! grep -q busybox <<<"$seen"; then
         fail "$mode: no process shows a runtime binary on disk" "the container saw no exe links: $(head -3 <<<"$seen")"
     elif [ -n "$bad" ]; then
@@ -162,6 +163,46 @@ ptrace_suite() {
         pass "$mode: no process shows a runtime binary on disk ($(tr '\n' ' ' <<<"$seen"))"
     fi
     remove "$p"
+}
+
+# CVE-2019-5736 end to end (spec-tests/helpers/exe_attack.c): a static
+# helper in the container grabs every other process's /proc/PID/exe and
+# keeps trying to reopen it for writing, while `/proc/self/exe` (the husk
+# binary, or for husk's shim the shim's own) is exec'd into the container
+# again and again. The binaries under attack are the copies in $T/bin.
+attack_suite() {
+    local mode=$1
+    shift
+    local a=$mode-attack-$$ dir=$T/attack-$mode
+    mkdir -p "$dir/out"
+    cp "$T/exe_attack" "$dir/"
+    local before after
+    before=$(sha256sum "$T/bin/husk" "$T/bin/containerd-shim-husk-v2")
+    if ! timeout 60 "${CTR[@]}" run -d --mount "type=bind,src=$dir,dst=/m,options=rbind:rw" "$@" "$REF" "$a" \
+        sh -c '/m/exe_attack 6 /m/out & exec sleep 60' >"$T/attack.log" 2>&1; then
+        fail "$mode: /proc/self/exe attack: run -d" "$(tail -3 "$T/attack.log")"
+        remove "$a"
+        return
+    fi
+    local i
+    for i in $(seq 1 40); do
+        timeout 30 "${CTR[@]}" task exec --exec-id "a$i" "$a" /proc/self/exe --version </dev/null >/dev/null 2>&1
+        sleep 0.05
+    done
+    wait_for 15 test -e "$dir/out/done"
+    remove "$a"
+    after=$(sha256sum "$T/bin/husk" "$T/bin/containerd-shim-husk-v2")
+    local wrote
+    wrote=$(grep -v '^denied' "$dir/out/log" 2>/dev/null | head -3)
+    if [ "$before" != "$after" ]; then
+        fail "$mode: /proc/self/exe attack leaves the binaries intact" "OVERWRITTEN: $after; $wrote"
+    elif [ -n "$wrote" ]; then
+        fail "$mode: /proc/self/exe attack leaves the binaries intact" "opened for writing: $wrote"
+    elif [ ! -e "$dir/out/done" ] || [ ! -s "$dir/out/seen" ]; then
+        fail "$mode: /proc/self/exe attack leaves the binaries intact" "the attacker saw no runtime process (test broken): $(tail -2 "$T/attack.log")"
+    else
+        pass "$mode: /proc/self/exe attack leaves the binaries intact ($(wc -l <"$dir/out/seen") exe links opened, all read-only)"
+    fi
 }
 
 # OCI hooks run by the runtime (by the shim itself, for husk's shim, which
@@ -232,6 +273,12 @@ suite runc --runtime io.containerd.runc.v2 --runc-binary "${HUSK_IT_RUNC_BINARY:
 suite husk --runtime io.containerd.husk.v2
 hooks_suite runc --runtime io.containerd.runc.v2 --runc-binary "${HUSK_IT_RUNC_BINARY:-$HUSK}"
 hooks_suite husk --runtime io.containerd.husk.v2
+if cc -static -O2 -o "$T/exe_attack" "$REPO/spec-tests/helpers/exe_attack.c" 2>"$T/cc.log"; then
+    attack_suite runc --runtime io.containerd.runc.v2 --runc-binary "$T/bin/husk"
+    attack_suite husk --runtime io.containerd.husk.v2
+else
+    fail "building the /proc/self/exe attacker (cc with a static libc)" "$(tail -2 "$T/cc.log")"
+fi
 ptrace_suite runc --runtime io.containerd.runc.v2 --runc-binary "${HUSK_IT_RUNC_BINARY:-$HUSK}"
 ptrace_suite husk --runtime io.containerd.husk.v2
 events_suite runc --runtime io.containerd.runc.v2 --runc-binary "${HUSK_IT_RUNC_BINARY:-$HUSK}"

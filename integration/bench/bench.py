@@ -24,6 +24,11 @@ Figures (wall time = spawn of the runtime process until wait4 returns):
   binary     size of the runtime binary
   exec       `exec` of /bin/true into a running `sleep 1000` (one container
              per runtime and round, made untimed; a fresh exec per sample)
+  seal_*     run, run_warm and exec of husk over the same figures of
+             "husk-ro", the same binary on a read-only bind mount, measured
+             right after husk in each round: there husk need not re-execute
+             from its sealed overlay (CVE-2019-5736), so the ratio is what
+             that re-exec costs
   conc_start 50 containers (`sleep 1000`) started at once: 50 concurrent
              `run -d`, each with its own bundle and cgroupsPath; wall time
              from the first spawn until the last call returned
@@ -580,6 +585,18 @@ class Bench:
         return found
 
 
+def mount_read_only_copy(binary, work, mounts):
+    """A copy of `binary` in a directory bind-mounted read-only onto itself."""
+    d = os.path.join(work, "ro-bin")
+    os.mkdir(d)
+    shutil.copy2(binary, os.path.join(d, "husk"))
+    for args in (["--bind", d, d], ["-o", "remount,bind,ro", d]):
+        subprocess.run(["mount"] + args, check=True)
+        if d not in mounts:
+            mounts.append(d)
+    return os.path.join(d, "husk")
+
+
 def resolve(path):
     p = shutil.which(path)
     return os.path.realpath(p) if p else None
@@ -713,6 +730,7 @@ def main():
     set_child_subreaper()
 
     work = tempfile.mkdtemp(prefix="husk-bench-")
+    ro_mounts = []
     runtimes = []
     cleanup_list = []  # every Runtime made, measured or not
     bench = None
@@ -726,10 +744,16 @@ def main():
         bench = Bench(work, bundle.base_config(husk), rootfs, a.settle)
         runtimes = [Runtime("husk", husk, work), Runtime("runc", runc, work)]
         cleanup_list.extend(runtimes)
+        # The same husk from a read-only bind mount, where it need not
+        # re-execute from a sealed image (runtime/src/sealed_exe.rs): the
+        # seal_* ratios are what that re-exec costs.
+        husk_ro = Runtime("husk-ro", mount_read_only_copy(husk, work, ro_mounts), work)
+        cleanup_list.append(husk_ro)
         crun, crun_skip = probe_crun(resolve(a.crun), bench, work, cleanup_list)
         if crun:
             runtimes.append(crun)
         names = [rt.name for rt in runtimes]
+        seal_steps = {"fig_run", "fig_run_warm", "fig_exec"}
 
         results = {
             "date": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
@@ -753,7 +777,7 @@ def main():
             print(f"crun: skipped: {crun_skip}")
         print(f"peak RSS: {results['rss_method']}")
 
-        samples = {n: {k: [] for k, _, _ in FIGURES if k != "binary"} for n in names}
+        samples = {n: {k: [] for k, _, _ in FIGURES if k != "binary"} for n in names + [husk_ro.name]}
         steps = [
             bench.fig_run,
             bench.fig_run_warm,
@@ -771,7 +795,8 @@ def main():
             warm = rnd < a.warmup
             heavy = [bench.fig_concurrent] if not warm and rnd - a.warmup < a.heavy_rounds else []
             for step in steps + heavy:
-                for rt in runtimes:
+                seal = getattr(step, "__name__", "") in seal_steps
+                for rt in runtimes[:1] + [husk_ro] + runtimes[1:] if seal else runtimes:
                     got = step(rt)
                     if not warm:
                         for k, v in got.items():
@@ -833,7 +858,11 @@ def main():
             size = os.path.getsize(rt.path)
             figs["binary"] = summarize([size / 2**20])
             figs["binary"]["bytes"] = size
+        results["runtimes"][husk_ro.name] = {"path": husk_ro.path, "version": "husk without the sealing re-exec",
+                                             "figures": {k: summarize(v) for k, v in samples[husk_ro.name].items() if v}}
         hf, rf = results["runtimes"]["husk"]["figures"], results["runtimes"]["runc"]["figures"]
+        rof = results["runtimes"][husk_ro.name]["figures"]
+        results["seal_cost"] = {k: hf[k]["median"] / rof[k]["median"] for k in rof if k in hf and rof[k]["median"] > 0}
         results["ratios"] = {k: hf[k]["median"] / rf[k]["median"] for k, _, u in FIGURES
                              if u != "n" and k in rf and rf[k]["median"] > 0}
         results["targets"] = {}
@@ -856,8 +885,10 @@ def main():
                                          "result": "PASS" if v == 0 else "FAIL", "what": desc}
 
         print()
-        print(table(results, names))
+        print(table(results, names + [husk_ro.name]))
         print()
+        for k, r in results["seal_cost"].items():
+            print(f"seal_{k}: husk / husk-ro = {r:.3f} (what re-executing from the sealed overlay costs)")
         for k, t in results["targets"].items():
             if "ratio" in t:
                 print(f"{t['result']}: {t['what']} (ratio {t['ratio']:.3f})")
@@ -878,6 +909,8 @@ def main():
             for rt in cleanup_list:
                 leftovers += rt.cleanup()
             reap_orphans()
+            for m in ro_mounts:
+                subprocess.run(["umount", m], check=False)
             if bench:
                 leftovers += [f"cgroup left: {p}" for p in bench.leftover_cgroups()]
             with open("/proc/self/mountinfo") as f:

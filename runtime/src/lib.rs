@@ -8,7 +8,6 @@
 pub mod capabilities;
 pub mod cgroups;
 pub mod cli;
-pub mod cloned_binary;
 pub mod console;
 pub mod container;
 pub mod features;
@@ -23,6 +22,7 @@ pub mod process_attrs;
 pub mod procfs;
 pub mod reaper;
 pub mod rootfs;
+pub mod sealed_exe;
 pub mod seccomp;
 pub mod signal;
 pub mod spec;

@@ -164,6 +164,15 @@ impl Store {
         &self.root
     }
 
+    /// Make the state root if it does not exist yet.
+    pub fn ensure_root(&self) -> Result<(), StateError> {
+        std::fs::DirBuilder::new()
+            .recursive(true)
+            .mode(0o711)
+            .create(&self.root)
+            .map_err(|e| StateError::Root(self.root.clone(), e))
+    }
+
     pub fn dir(&self, id: &str) -> PathBuf {
         self.root.join(id)
     }
@@ -171,11 +180,7 @@ impl Store {
     /// Make a new container directory, locked. Fails if the id is taken.
     pub fn create(&self, id: &str) -> Result<ContainerDir, StateError> {
         validate_id(id)?;
-        std::fs::DirBuilder::new()
-            .recursive(true)
-            .mode(0o711)
-            .create(&self.root)
-            .map_err(|e| StateError::Root(self.root.clone(), e))?;
+        self.ensure_root()?;
         let path = self.dir(id);
         match std::fs::DirBuilder::new().mode(0o711).create(&path) {
             Ok(()) => {}

@@ -10,7 +10,6 @@
 mod error;
 mod events;
 mod exits;
-mod husk_cli;
 mod metrics;
 mod mounts;
 mod serve;
@@ -32,6 +31,14 @@ fn main() {
             std::process::exit(1);
         }
         if flags.action.is_empty() && !flags.info && !flags.version {
+            // The server forks into containers: it runs from a sealed binary
+            // (husk::sealed_exe), and so does everything it forks.
+            let root = service::state_root(&flags.namespace);
+            let sealed = husk::state::Store::new(&root).ensure_root().map_err(|e| e.to_string());
+            if let Err(e) = sealed.and_then(|()| husk::sealed_exe::ensure(&root).map_err(|e| e.to_string())) {
+                eprintln!("{}: {e}", service::RUNTIME_ID);
+                std::process::exit(1);
+            }
             if let Err(e) = serve::serve(&flags) {
                 eprintln!("{}: {e}", service::RUNTIME_ID);
                 std::process::exit(1);

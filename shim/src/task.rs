@@ -235,15 +235,7 @@ impl Inner {
             stdio: Some(prepared.raw_fds()),
             ..Default::default()
         };
-        let pid = if husk::cloned_binary::needed_for_files(&bundle.join(husk::state::CONFIG_FILE), None, &[]) {
-            let pid_file = bundle.join(".husk-init.pid");
-            let res = crate::husk_cli::create(&self.root, &bundle, &req.id, &prepared, &pid_file)
-                .and_then(|()| read_pid_file(&pid_file));
-            let _ = std::fs::remove_file(&pid_file);
-            res?
-        } else {
-            container::create(&self.store, &opts)?.pid
-        };
+        let pid = container::create(&self.store, &opts)?.pid;
         let attached = match prepared.attach() {
             Ok(a) => a,
             Err(e) => {
@@ -337,12 +329,7 @@ impl Inner {
                 stdio: Some(prepared.raw_fds()),
                 ..Default::default()
             };
-            let config = self.store.dir(id).join(husk::state::CONFIG_FILE);
-            if husk::cloned_binary::needed_for_files(&config, Some(&process_file), &[]) {
-                crate::husk_cli::exec(&self.root, id, &process_file, &prepared, &pid_file, &bundle)?;
-            } else {
-                container::exec::exec(&self.store, &opts)?;
-            }
+            container::exec::exec(&self.store, &opts)?;
             Ok::<_, ShimError>((read_pid_file(&pid_file)?, prepared.attach()?))
         })();
         let _ = std::fs::remove_file(&process_file);

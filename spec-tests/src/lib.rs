@@ -59,6 +59,9 @@ pub struct Container {
     pub bundle: PathBuf,
     /// State root passed as `--root`.
     pub root: PathBuf,
+    /// The runtime binary this container's commands run ([`runtime`] unless
+    /// a test points it at a copy).
+    pub runtime: String,
     pub spec: Spec,
     /// `linux.cgroupsPath` set in the baseline spec.
     pub cgroups_path: String,
@@ -109,6 +112,7 @@ impl Container {
             dir,
             bundle,
             root,
+            runtime: runtime(),
             spec,
             cgroups_path,
             autowrite: AtomicBool::new(true),
@@ -157,7 +161,7 @@ impl Container {
 
     /// A `Command` for the runtime with `--root <state root>` and `args`.
     pub fn command(&self, args: &[&str]) -> Command {
-        let mut c = Command::new(runtime());
+        let mut c = Command::new(&self.runtime);
         c.arg("--root").arg(&self.root);
         c.args(args);
         c

@@ -210,6 +210,76 @@ fn cve_2019_5736_created_container_exposes_no_runtime_exe() {
     assert_eq!(before, sha256_fd(&bin), "runtime binary modified");
 }
 
+/// spec-tests/helpers/exe_attack.c, built static once per test process
+/// (it runs inside busybox containers). Needs a C compiler with a static
+/// libc: a missing one fails the test rather than skipping it.
+fn exe_attack_helper() -> &'static Path {
+    static HELPER: std::sync::OnceLock<PathBuf> = std::sync::OnceLock::new();
+    HELPER.get_or_init(|| {
+        let src = Path::new(env!("CARGO_MANIFEST_DIR")).join("helpers/exe_attack.c");
+        let out = base_dir().join("exe_attack");
+        let o = host("cc", &["-static", "-O2", "-o", out.to_str().unwrap(), src.to_str().unwrap()]);
+        assert!(o.success(), "building {} (cc and a static libc are needed): {o}", src.display());
+        out
+    })
+}
+
+/// The attack of CVE-2019-5736 end to end, against a copy of the runtime
+/// binary: a static helper in the container grabs every other process's
+/// /proc/PID/exe and keeps trying to reopen it for writing, while the test
+/// execs `/proc/self/exe` into the container again and again. A runtime
+/// that runs its own host file in the container has that file overwritten
+/// within a few execs; a sealed one must stay byte for byte the same.
+#[test]
+fn cve_2019_5736_proc_self_exe_cannot_overwrite_a_runtime_copy() {
+    let helper = exe_attack_helper();
+    let mut c = Container::sh("/m/exe_attack 6 /m/out & exec sleep 60");
+    let m = c.scratch("m");
+    std::fs::create_dir_all(m.join("out")).unwrap();
+    std::fs::copy(helper, m.join("exe_attack")).unwrap();
+    c.spec.bind(&m, "/m", &[]);
+    // Never the real binary: a failing run of this test corrupts what it runs.
+    let bin = c.scratch("bin").join("runtime");
+    std::fs::copy(runtime_path(), &bin).unwrap();
+    c.runtime = bin.to_str().unwrap().to_string();
+    let before = sha256_fd(&File::open(&bin).unwrap());
+    running(&c);
+    let mut ran_itself = 0;
+    let t0 = Instant::now();
+    while t0.elapsed() < Duration::from_secs(4) {
+        let o = ex(&c, &[], &["/proc/self/exe", "--version"]);
+        assert!(!o.timed_out, "{o}");
+        // runc refuses to exec /proc/self/exe at all; a runtime that runs it
+        // ran itself inside the container.
+        if o.success() && !o.stdout.trim().is_empty() {
+            ran_itself += 1;
+        }
+        std::thread::sleep(Duration::from_millis(40));
+    }
+    let out = m.join("out");
+    let end = Instant::now() + Duration::from_secs(15);
+    while !out.join("done").exists() && Instant::now() < end {
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let after = sha256_fd(&File::open(&bin).unwrap());
+    if after != before {
+        // The copy no longer runs: clean up with the real binary.
+        c.runtime = runtime();
+    }
+    assert!(c.delete_force().success());
+    let log = std::fs::read_to_string(out.join("log")).unwrap_or_default();
+    let seen = std::fs::read_to_string(out.join("seen")).unwrap_or_default();
+    assert!(out.join("done").exists(), "the attacker never finished (log:\n{log})");
+    let first: Vec<&str> = log.lines().take(3).collect();
+    eprintln!("{ran_itself} execs ran the runtime itself; the attacker opened {} exe links: {first:?}", seen.lines().count());
+    assert_eq!(before, after, "the runtime copy {} was overwritten from inside the container!\nlog:\n{log}", bin.display());
+    let wrote: Vec<&str> = log.lines().filter(|l| !l.starts_with("denied")).collect();
+    assert!(wrote.is_empty(), "the container opened a process's exe for writing:\n{}", wrote.join("\n"));
+    if ran_itself > 0 {
+        assert!(!seen.is_empty(), "the runtime ran itself {ran_itself} times in the container but the attacker saw none of it (test broken)");
+    }
+}
+
 // ---------- CVE-2024-21626: leaked fds / cwd outside the rootfs ----------
 
 fn fd_lines(o: &str) -> Vec<(String, String)> {

@@ -93,8 +93,8 @@ fn run(cli: &Cli, command: &Command) -> Result<i32> {
         }
     }
     let store = Store::new(&cli.root);
-    if needs_sealed_copy(&store, command) {
-        crate::cloned_binary::ensure().map_err(|e| ContainerError::Init(e.to_string()))?;
+    if enters_a_container(&store, command)? {
+        crate::sealed_exe::ensure(store.root()).map_err(|e| ContainerError::Init(e.to_string()))?;
     }
     match command {
         Command::Create(a) => {
@@ -128,19 +128,19 @@ fn run(cli: &Cli, command: &Command) -> Result<i32> {
     }
 }
 
-/// Whether this command forks a process that a container able to ptrace it
-/// could see: then husk must run from a sealed copy (see cloned_binary).
-fn needs_sealed_copy(store: &Store, command: &Command) -> bool {
+/// Whether this command forks a process into a container: then it must run
+/// from a sealed binary (see sealed_exe). The state root doubles as the
+/// sealing overlay's empty layer, so create and run make it first (as they
+/// would anyway); an exec under a root that does not exist has no container
+/// to enter and fails later.
+fn enters_a_container(store: &Store, command: &Command) -> Result<bool> {
     match command {
-        Command::Create(a) | Command::Run { create: a, .. } => {
-            crate::cloned_binary::needed_for_files(&a.bundle.join(crate::state::CONFIG_FILE), None, &[])
+        Command::Create(_) | Command::Run { .. } => {
+            store.ensure_root()?;
+            Ok(true)
         }
-        Command::Exec(a) => crate::cloned_binary::needed_for_files(
-            &store.dir(&a.id).join(crate::state::CONFIG_FILE),
-            a.process.as_deref(),
-            &a.cap,
-        ),
-        _ => false,
+        Command::Exec(_) => Ok(store.root().is_dir()),
+        _ => Ok(false),
     }
 }
 

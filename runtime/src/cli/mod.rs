@@ -8,11 +8,13 @@ use std::path::PathBuf;
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
 
+const DEFAULT_ROOT: &str = "/run/husk";
+
 #[derive(Parser, Debug)]
 #[command(name = "husk", about = "husk: a fast, hardened OCI container runtime (runc-compatible)", disable_version_flag = true)]
 pub struct Cli {
     /// Root directory for container state.
-    #[arg(long, global = true, default_value = "/run/husk")]
+    #[arg(long, global = true, default_value = DEFAULT_ROOT)]
     pub root: PathBuf,
     /// Write log lines to this file instead of stderr.
     #[arg(long, global = true)]
@@ -183,6 +185,14 @@ pub enum ListFormat {
 
 /// Parse arguments, run, and return the process exit code.
 pub fn main() -> i32 {
+    if let Some(root) = enters_a_container(std::env::args_os().skip(1)) {
+        // Before anything else: the image re-executed should have done as
+        // little as possible (commands::dispatch checks again after parsing).
+        if let Err(e) = crate::sealed_exe::ensure(&root) {
+            eprintln!("husk: {e}");
+            return 1;
+        }
+    }
     let cli = match Cli::try_parse() {
         Ok(c) => c,
         Err(e) => {
@@ -191,4 +201,31 @@ pub fn main() -> i32 {
         }
     };
     commands::dispatch(cli)
+}
+
+/// The state root, when the command line runs `create`, `run` or `exec`: a
+/// scan of the raw arguments, so that a husk that must re-execute from a
+/// sealed binary does so before parsing anything.
+fn enters_a_container(args: impl Iterator<Item = std::ffi::OsString>) -> Option<PathBuf> {
+    let args: Vec<std::ffi::OsString> = args.collect();
+    let mut root = None;
+    let mut command = None;
+    let mut i = 0;
+    while i < args.len() {
+        let a = args[i].to_str().unwrap_or("");
+        if let Some(r) = a.strip_prefix("--root=") {
+            root = Some(PathBuf::from(r));
+        } else if a == "--root" {
+            root = args.get(i + 1).map(PathBuf::from);
+            i += 1;
+        } else if matches!(a, "--log" | "--log-format" | "--rootless" | "--criu") && command.is_none() {
+            i += 1;
+        } else if a == "--" {
+            break;
+        } else if !a.starts_with('-') && command.is_none() {
+            command = Some(a.to_string());
+        }
+        i += 1;
+    }
+    matches!(command.as_deref(), Some("create" | "run" | "exec")).then(|| root.unwrap_or_else(|| PathBuf::from(DEFAULT_ROOT)))
 }

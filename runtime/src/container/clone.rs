@@ -51,7 +51,7 @@ pub fn spawn<G, E: std::fmt::Display>(
     enter: impl FnOnce() -> Result<G, E>,
 ) -> Result<Forked, SpawnError> {
     // Born non-dumpable: no window in which a container process could open
-    // the child's /proc entries (see cloned_binary).
+    // the child's /proc entries (see sealed_exe).
     let _ = nix::sys::prctl::set_dumpable(false);
     if !multi_threaded() {
         let guard = enter().map_err(|e| SpawnError::Prepare(e.to_string()))?;
