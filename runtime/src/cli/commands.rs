@@ -93,7 +93,9 @@ fn run(cli: &Cli, command: &Command) -> Result<i32> {
         }
     }
     let store = Store::new(&cli.root);
-    if enters_a_container(&store, command)? {
+    if matches!(command, Command::Create(_) | Command::Run { .. } | Command::Exec(_)) {
+        // Done already by cli::main before parsing (a no-op then); this
+        // catches a command line that its quick scan read differently.
         crate::sealed_exe::ensure(store.root()).map_err(|e| ContainerError::Init(e.to_string()))?;
     }
     match command {
@@ -125,22 +127,6 @@ fn run(cli: &Cli, command: &Command) -> Result<i32> {
             print_json(&crate::features::features());
             Ok(0)
         }
-    }
-}
-
-/// Whether this command forks a process into a container: then it must run
-/// from a sealed binary (see sealed_exe). The state root doubles as the
-/// sealing overlay's empty layer, so create and run make it first (as they
-/// would anyway); an exec under a root that does not exist has no container
-/// to enter and fails later.
-fn enters_a_container(store: &Store, command: &Command) -> Result<bool> {
-    match command {
-        Command::Create(_) | Command::Run { .. } => {
-            store.ensure_root()?;
-            Ok(true)
-        }
-        Command::Exec(_) => Ok(store.root().is_dir()),
-        _ => Ok(false),
     }
 }
 
