@@ -3,7 +3,11 @@
 //! Layout of `<root>/<id>/`:
 //! - `state.json`: what `state`, `list`, `kill` and `delete` need, written
 //!   atomically (temp file + rename) so a reader never sees half a file;
-//! - `config.json`: the exact config the container was created from;
+//! - `config.json`: the exact config the container was created from,
+//!   written before anything else is made;
+//! - `cgroup.json`: the cgroups `create` made, written right after making
+//!   them and before any process exists, so that `delete --force` can clean
+//!   up a create that was killed, or a container whose state.json was torn;
 //! - `exec.fifo`: the created container's process blocks reading it until
 //!   `start` writes a byte; it exists from `create` until `start`, and its
 //!   presence is what makes a live container "created" rather than
@@ -27,6 +31,7 @@ use crate::cgroups::CgroupRecord;
 
 pub const STATE_FILE: &str = "state.json";
 pub const CONFIG_FILE: &str = "config.json";
+pub const CGROUP_FILE: &str = "cgroup.json";
 pub const EXEC_FIFO: &str = "exec.fifo";
 pub const REPLY_FIFO: &str = "exec.reply";
 
@@ -292,6 +297,21 @@ impl ContainerDir {
 
     pub fn read(&self) -> Result<ContainerState, StateError> {
         read_state(&self.path)
+    }
+
+    /// The cgroups `create` recorded ([`CGROUP_FILE`]).
+    pub fn read_cgroup(&self) -> Result<CgroupRecord, StateError> {
+        let path = self.path.join(CGROUP_FILE);
+        let raw = crate::procfs::read_small(&path).map_err(|e| match e.kind() {
+            std::io::ErrorKind::NotFound => StateError::NotFound,
+            _ => StateError::Io(path.clone(), e),
+        })?;
+        serde_json::from_slice(&raw).map_err(|e| StateError::Corrupt(path, e))
+    }
+
+    pub fn write_cgroup(&self, rec: &CgroupRecord) -> Result<(), StateError> {
+        let data = serde_json::to_vec(rec).map_err(|e| StateError::Corrupt(self.path.clone(), e))?;
+        self.write_file(CGROUP_FILE, &data)
     }
 
     pub fn write(&self, state: &ContainerState) -> Result<(), StateError> {

@@ -85,6 +85,9 @@ pub fn create(store: &Store, opts: &CreateOptions) -> Result<Created, ContainerE
     drop(plan_span);
     let cgroup = tracing::debug_span!("cgroups").in_scope(|| cgroups::create(placements))?;
     let guard = CgroupGuard(Some(&cgroup));
+    // Before any process exists: a create killed from here on leaves a
+    // record `delete --force` cleans up from (ops::recover).
+    dir.write_cgroup(&cgroup)?;
     cgroup.apply(&cgroups::Resources::for_container(linux).map_err(cgroups::CgroupError::from)?)
         .map_err(cgroups::CgroupError::from)?;
     // Foreground with a terminal and no socket: we are our own console

@@ -142,11 +142,12 @@ pub fn delete(store: &Store, id: &str, force: bool) -> Result<(), ContainerError
     };
     let st = match dir.read() {
         Ok(st) => st,
-        // A create that died half-way left a directory without a state file.
-        Err(state::StateError::NotFound) => return Ok(dir.remove()?),
+        // A create that died half-way left a directory without a state
+        // file; a crash or a full disk can tear one.
+        Err(state::StateError::NotFound) => return recover(dir, id),
         Err(e) if force => {
-            tracing::warn!("{e}: removing anyway");
-            return Ok(dir.remove()?);
+            tracing::warn!("{e}: cleaning up from the cgroup record");
+            return recover(dir, id);
         }
         Err(e) => return Err(e.into()),
     };
@@ -165,6 +166,56 @@ pub fn delete(store: &Store, id: &str, force: bool) -> Result<(), ContainerError
         }
     }
     destroy(dir, &st)
+}
+
+/// Clean up a container whose state.json is missing or unreadable, from
+/// what `create` wrote before: the cgroup record (made before any process
+/// existed: killing everything in those cgroups kills every process of
+/// the container, and only the directories husk made are removed) or, for
+/// a create killed between making the cgroups and recording them, the
+/// saved config. Its cgroups cannot be told from ones that existed before,
+/// so they are only removed when empty (the init dies with its parent, by
+/// PR_SET_PDEATHSIG). Reports success only when nothing is left.
+fn recover(dir: ContainerDir, id: &str) -> Result<(), ContainerError> {
+    match dir.read_cgroup() {
+        Ok(rec) => rec.destroy()?,
+        Err(state::StateError::NotFound) => {
+            for p in planned_cgroups(&dir, id) {
+                remove_empty_cgroup(&p)?;
+            }
+        }
+        Err(e) => return Err(e.into()),
+    }
+    Ok(dir.remove()?)
+}
+
+/// Where `create` would have put the cgroups, by the config it saved (none
+/// when it died before saving it, which it does before making anything).
+fn planned_cgroups(dir: &ContainerDir, id: &str) -> Vec<std::path::PathBuf> {
+    let path = dir.path().join(state::CONFIG_FILE);
+    let Ok(raw) = crate::spec::read_limited(&path) else { return Vec::new() };
+    let Ok(spec) = crate::spec::parse(&path, &raw) else { return Vec::new() };
+    let cg = spec.linux().as_ref().and_then(|l| l.cgroups_path().clone());
+    crate::cgroups::plan(cg.as_deref(), id).map(|ps| ps.into_iter().map(|p| p.path).collect()).unwrap_or_default()
+}
+
+fn remove_empty_cgroup(path: &std::path::Path) -> Result<(), ContainerError> {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(2);
+    loop {
+        match std::fs::remove_dir(path) {
+            Ok(()) => return Ok(()),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(()),
+            // A dying process may still be in it for a moment.
+            Err(e) if e.raw_os_error() == Some(libc::EBUSY) && std::time::Instant::now() < deadline => {
+                std::thread::sleep(std::time::Duration::from_millis(10));
+            }
+            Err(e) => {
+                return Err(ContainerError::Io(path.to_path_buf(), std::io::Error::new(e.kind(), format!(
+                    "cgroup of a create that was interrupted, not removed: {e} (processes husk cannot attribute to the container may be in it)"
+                ))))
+            }
+        }
+    }
 }
 
 /// SIGKILL everything and wait until the init process is really gone.
