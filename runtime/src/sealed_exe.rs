@@ -282,25 +282,28 @@ mod tests {
         assert!(!super::is_sealed());
     }
 
-    /// Runs the test binary itself through the overlay and checks what the
-    /// sealed process sees: its exe on a read-only mount, unwritable even by
-    /// root, and the original path carried over.
-    #[test]
-    fn a_sealed_reexec_runs_from_a_read_only_overlay() {
-        if !nix::unistd::geteuid().is_root() {
-            eprintln!("needs root for fsmount: not run");
-            return;
-        }
-        let exe = std::env::current_exe().unwrap();
-        let empty = tempfile::tempdir().unwrap();
-        let handle = super::overlay_handle(&exe, empty.path()).unwrap();
-        let out = std::process::Command::new(format!("/proc/self/fd/{}", std::os::fd::AsRawFd::as_raw_fd(&handle)))
+    /// Runs this test binary from `handle`, as [`probe_sealed_child`], and
+    /// returns what it printed.
+    fn probe(handle: &std::os::fd::OwnedFd) -> String {
+        let out = std::process::Command::new(format!("/proc/self/fd/{}", std::os::fd::AsRawFd::as_raw_fd(handle)))
             .args(["--exact", "sealed_exe::tests::probe_sealed_child", "--nocapture", "--include-ignored"])
             .env("HUSK_SEAL_PROBE", "1")
             .output()
             .unwrap();
         let text = String::from_utf8_lossy(&out.stdout).into_owned() + &String::from_utf8_lossy(&out.stderr);
         assert!(out.status.success(), "{text}");
+        text
+    }
+
+    /// Runs the test binary itself through the overlay (fsmount needs root):
+    /// the sealed process sees its exe on a read-only mount, unwritable even
+    /// by root.
+    #[test]
+    fn a_sealed_reexec_runs_from_a_read_only_overlay() {
+        let exe = std::env::current_exe().unwrap();
+        let empty = tempfile::tempdir().unwrap();
+        let handle = super::overlay_handle(&exe, empty.path()).unwrap();
+        let text = probe(&handle);
         assert!(text.contains("probe: sealed=true write=EROFS"), "{text}");
     }
 
@@ -308,13 +311,7 @@ mod tests {
     #[test]
     fn a_sealed_memfd_copy_cannot_be_written() {
         let handle = super::memfd_copy().unwrap();
-        let out = std::process::Command::new(format!("/proc/self/fd/{}", std::os::fd::AsRawFd::as_raw_fd(&handle)))
-            .args(["--exact", "sealed_exe::tests::probe_sealed_child", "--nocapture", "--include-ignored"])
-            .env("HUSK_SEAL_PROBE", "1")
-            .output()
-            .unwrap();
-        let text = String::from_utf8_lossy(&out.stdout).into_owned() + &String::from_utf8_lossy(&out.stderr);
-        assert!(out.status.success(), "{text}");
+        let text = probe(&handle);
         assert!(text.contains("probe: sealed=true write=ETXTBSY"), "{text}");
         // Once no process runs it, it can be opened for writing, but F_SEAL_WRITE
         // refuses every write.

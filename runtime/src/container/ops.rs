@@ -172,19 +172,24 @@ pub fn delete(store: &Store, id: &str, force: bool) -> Result<(), ContainerError
 /// what `create` wrote before: the cgroup record (made before any process
 /// existed: killing everything in those cgroups kills every process of
 /// the container, and only the directories husk made are removed) or, for
-/// a create killed between making the cgroups and recording them, the
-/// saved config. Its cgroups cannot be told from ones that existed before,
-/// so they are only removed when empty (the init dies with its parent, by
-/// PR_SET_PDEATHSIG). Reports success only when nothing is left.
+/// a create killed between making the cgroups and recording them (or a
+/// torn record), the saved config. Those cgroups cannot be told from ones
+/// that existed before, so they are only removed when empty (the init dies
+/// with its parent, by PR_SET_PDEATHSIG). Reports success only when
+/// nothing is left.
 fn recover(dir: ContainerDir, id: &str) -> Result<(), ContainerError> {
     match dir.read_cgroup() {
         Ok(rec) => rec.destroy()?,
-        Err(state::StateError::NotFound) => {
+        // Not written yet, or torn as well (then by a crash of the whole
+        // host, after which no process of the container is left).
+        Err(e) => {
+            if !matches!(e, state::StateError::NotFound) {
+                tracing::warn!("{e}: falling back to the saved config");
+            }
             for p in planned_cgroups(&dir, id) {
                 remove_empty_cgroup(&p)?;
             }
         }
-        Err(e) => return Err(e.into()),
     }
     Ok(dir.remove()?)
 }
