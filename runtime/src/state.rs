@@ -196,8 +196,9 @@ impl Store {
         }
         let lock = lock_dir(&path)?;
         Ok(ContainerDir {
+            durable: persistent(&lock),
             path,
-            _lock: lock,
+            lock,
             remove_on_drop: true,
         })
     }
@@ -217,8 +218,9 @@ impl Store {
             return Err(StateError::NotFound);
         }
         Ok(ContainerDir {
+            durable: persistent(&lock),
             path,
-            _lock: lock,
+            lock,
             remove_on_drop: false,
         })
     }
@@ -278,8 +280,23 @@ fn read_state(dir: &Path) -> Result<ContainerState, StateError> {
 /// never committed removes it, so a failed `create` leaves nothing behind.
 pub struct ContainerDir {
     path: PathBuf,
-    _lock: File,
+    /// The directory, open and flock'ed.
+    lock: File,
+    /// Whether the directory outlives a crash (not tmpfs): then what is
+    /// written to it is synced.
+    durable: bool,
     remove_on_drop: bool,
+}
+
+/// Is the filesystem of `dir` one whose files survive a power loss? On
+/// tmpfs or ramfs (the usual /run) nothing does, so syncing buys nothing.
+fn persistent(dir: &File) -> bool {
+    const TMPFS_MAGIC: i64 = 0x0102_1994;
+    const RAMFS_MAGIC: i64 = 0x8584_58f6;
+    nix::sys::statfs::fstatfs(dir).map_or(true, |s| {
+        let t = s.filesystem_type().0 as i64;
+        t != TMPFS_MAGIC && t != RAMFS_MAGIC
+    })
 }
 
 impl ContainerDir {
@@ -320,7 +337,9 @@ impl ContainerDir {
     }
 
     /// Write a file in the directory atomically: readers see the old or the
-    /// new content, never a mix.
+    /// new content, never a mix, and on a persistent filesystem a crash
+    /// (power loss) leaves one of the two as well: the temp file's data is
+    /// synced before the rename, and the directory after it.
     pub fn write_file(&self, name: &str, data: &[u8]) -> Result<(), StateError> {
         let tmp = self.path.join(format!(".{name}.tmp"));
         let dst = self.path.join(name);
@@ -334,8 +353,15 @@ impl ContainerDir {
             .open(&tmp)
             .map_err(io)?;
         f.write_all(data).map_err(io)?;
+        if self.durable {
+            f.sync_data().map_err(io)?;
+        }
         drop(f);
-        std::fs::rename(&tmp, &dst).map_err(io)
+        std::fs::rename(&tmp, &dst).map_err(io)?;
+        if self.durable {
+            self.lock.sync_all().map_err(io)?;
+        }
+        Ok(())
     }
 
     /// The container now exists for good: keep the directory.
