@@ -34,7 +34,7 @@ RUNC   ?= runc
 # --force succeeds (containerd relies on it).
 SPEC_TESTS_HUSK_ARGS := --include-ignored --skip delete_created_without_force_fails
 
-.PHONY: all build demo test test-unit test-spec test-spec-runc test-vm test-fuzz test-integration bench clean
+.PHONY: all build demo test test-unit test-spec test-spec-runc test-vm test-fuzz test-integration soak bench clean
 
 all: build
 
@@ -89,6 +89,12 @@ test-fuzz:
 test-integration: build
 	HUSK=$(HUSK) HUSK_SHIM=$(SHIM) integration/run-all
 # ---------------------------------------------------------------------------
+
+# SOAK_N mixed lifecycles (husk and containerd with husk's shim), then zero
+# leaks required (integration/soak.sh); `make test` runs 100 of them.
+SOAK_N ?= 1000
+soak: build
+	SOAK_N=$(SOAK_N) HUSK=$(HUSK) HUSK_SHIM=$(SHIM) timeout -k 10 3600 bash integration/soak.sh
 
 # husk vs runc (and crun where it works) side by side; not part of `make test`.
 bench: build

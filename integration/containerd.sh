@@ -8,43 +8,8 @@
 need_bins containerd ctr python3
 [ -x "$SHIM" ] || { fail setup "$SHIM not built"; summary; exit 1; }
 
-NS=husktest-$$
-mkdir -p "$T/bin" "$T/root" "$T/state"
 # Copies, not links: attack_suite tries to overwrite what containerd runs.
-cp "$SHIM" "$T/bin/containerd-shim-husk-v2"
-cp "$HUSK" "$T/bin/husk"
-cat >"$T/config.toml" <<CONF
-version = 2
-root = "$T/root"
-state = "$T/state"
-disabled_plugins = ["io.containerd.grpc.v1.cri"]
-[grpc]
-  address = "$T/containerd.sock"
-[ttrpc]
-  address = "$T/containerd.sock.ttrpc"
-[debug]
-  address = ""
-  level = "info"
-[plugins."io.containerd.runtime.v2.task"]
-  platforms = ["linux/amd64"]
-CONF
-on_exit remove_cgroups "$NS"
-on_exit rm -rf "/run/containerd/runc/$NS" "/run/containerd/husk/$NS"
-start_daemon containerd "$T/containerd.log" env PATH="$T/bin:$PATH" containerd --config "$T/config.toml"
-CTR=(ctr --address "$T/containerd.sock" -n "$NS")
-if ! wait_for 20 "${CTR[@]}" version; then
-    fail containerd-start "$(tail -5 "$T/containerd.log")"
-    summary; exit 1
-fi
-make_image
-if ! "${CTR[@]}" image import --all-platforms "$T/image.tar" >"$T/import.log" 2>&1; then
-    fail image-import "$(tail -3 "$T/import.log")"
-    summary; exit 1
-fi
-REF=docker.io/library/$IMAGE
-
-task_status() { "${CTR[@]}" task ls 2>/dev/null | awk -v id="$1" '$1 == id { print $3 }'; }
-status_is() { [ "$(task_status "$1")" = "$2" ]; }
+containerd_up husktest-$$ copy || exit 1
 
 # Remove a container whatever state it is in (used on failure paths too).
 remove() {
@@ -269,6 +234,51 @@ events_suite() {
     done
 }
 
+# Crash safety of husk's shim. containerd restarted while a task runs: the
+# task lives on and the new containerd finds it through its shim (status,
+# exec). Then the shim is SIGKILLed: containerd runs the shim's `delete`
+# for the dead shim, which must leave no process, cgroup or husk state.
+shim_crash_suite() {
+    local r=husk-crash-$$ pid shim
+    if ! timeout 60 "${CTR[@]}" run -d --runtime io.containerd.husk.v2 "$REF" "$r" sleep 1000 >"$T/crash.log" 2>&1; then
+        fail "husk: shim crash: run -d" "$(tail -3 "$T/crash.log")"
+        remove "$r"
+        return
+    fi
+    wait_for 10 status_is "$r" RUNNING
+    pid=$("${CTR[@]}" task ls 2>/dev/null | awk -v id="$r" '$1 == id { print $2 }')
+    stop_pid "$(cat "$T/containerd.pid")"
+    start_containerd
+    if wait_for 20 "${CTR[@]}" version && wait_for 20 status_is "$r" RUNNING && kill -0 "$pid" 2>/dev/null \
+        && [ "$("${CTR[@]}" task ls 2>/dev/null | awk -v id="$r" '$1 == id { print $2 }')" = "$pid" ] \
+        && timeout 30 "${CTR[@]}" task exec --exec-id after-restart "$r" true; then
+        pass "husk: a task survives a containerd restart and is found again (pid $pid)"
+    else
+        fail "husk: a task survives a containerd restart" "status $(task_status "$r"), pid $pid: $(tail -3 "$T/containerd.log")"
+    fi
+    shim=$(pids_mentioning "-id $r " | head -1)
+    if [ -z "$shim" ]; then
+        fail "husk: SIGKILLed shim is cleaned up" "no shim process found for $r"
+        remove "$r"
+        return
+    fi
+    kill -KILL "$shim"
+    local cg_left state_left
+    gone() {
+        ! kill -0 "$pid" 2>/dev/null \
+            && [ -z "$(ls -d /sys/fs/cgroup/*/"$NS/$r" /sys/fs/cgroup/"$NS/$r" 2>/dev/null)" ] \
+            && [ ! -e "/run/containerd/husk/$NS/$r" ]
+    }
+    if wait_for 30 gone; then
+        pass "husk: a SIGKILLed shim's container is removed by containerd's cleanup (process, cgroups, state)"
+    else
+        cg_left=$(ls -d /sys/fs/cgroup/*/"$NS/$r" 2>/dev/null | head -2 | tr '\n' ' ')
+        state_left=$(ls "/run/containerd/husk/$NS/$r" 2>/dev/null | tr '\n' ' ')
+        fail "husk: a SIGKILLed shim's container is removed" "process $pid $(kill -0 "$pid" 2>/dev/null && echo alive || echo gone); cgroups: $cg_left; state: $state_left"
+    fi
+    remove "$r"
+}
+
 suite runc --runtime io.containerd.runc.v2 --runc-binary "${HUSK_IT_RUNC_BINARY:-$HUSK}"
 suite husk --runtime io.containerd.husk.v2
 hooks_suite runc --runtime io.containerd.runc.v2 --runc-binary "${HUSK_IT_RUNC_BINARY:-$HUSK}"
@@ -283,6 +293,7 @@ ptrace_suite runc --runtime io.containerd.runc.v2 --runc-binary "${HUSK_IT_RUNC_
 ptrace_suite husk --runtime io.containerd.husk.v2
 events_suite runc --runtime io.containerd.runc.v2 --runc-binary "${HUSK_IT_RUNC_BINARY:-$HUSK}"
 events_suite husk --runtime io.containerd.husk.v2
+shim_crash_suite
 
 # containerd shuts each shim down once its task is deleted.
 if wait_for 10 sh -c "[ -z \"\$(ps -eo args | grep -F -- '-namespace $NS' | grep -v grep)\" ]"; then

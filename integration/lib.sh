@@ -164,3 +164,58 @@ make_image() {
     [ -n "$bb" ] && file -L "$bb" 2>/dev/null | grep -q "statically linked" || bb=/bin/busybox
     python3 "$IT_DIR/mkimage.py" "$T/image.tar" "$IMAGE" "$bb" >/dev/null
 }
+
+# containerd_up NS [copy]: a private containerd (socket, root and state under
+# $T) with husk's shim and husk in $T/bin (copies with "copy", else
+# links) and the busybox test image imported into namespace NS. Sets NS,
+# CTR (the ctr command line) and REF (the image), defines
+# start_containerd (again, for a restart), task_status and status_is.
+containerd_up() {
+    NS=$1
+    mkdir -p "$T/bin" "$T/root" "$T/state"
+    if [ "${2:-}" = copy ]; then
+        cp "$SHIM" "$T/bin/containerd-shim-husk-v2"
+        cp "$HUSK" "$T/bin/husk"
+    else
+        ln -sf "$SHIM" "$T/bin/containerd-shim-husk-v2"
+        ln -sf "$HUSK" "$T/bin/husk"
+    fi
+    cat >"$T/config.toml" <<CONF
+version = 2
+root = "$T/root"
+state = "$T/state"
+disabled_plugins = ["io.containerd.grpc.v1.cri"]
+[grpc]
+  address = "$T/containerd.sock"
+[ttrpc]
+  address = "$T/containerd.sock.ttrpc"
+[debug]
+  address = ""
+  level = "info"
+[plugins."io.containerd.runtime.v2.task"]
+  platforms = ["linux/amd64"]
+CONF
+    on_exit remove_cgroups "$NS"
+    on_exit rm -rf "/run/containerd/runc/$NS" "/run/containerd/husk/$NS"
+    start_containerd
+    CTR=(ctr --address "$T/containerd.sock" -n "$NS")
+    if ! wait_for 20 "${CTR[@]}" version; then
+        fail containerd-start "$(tail -5 "$T/containerd.log")"
+        summary
+        return 1
+    fi
+    make_image
+    if ! "${CTR[@]}" image import --all-platforms "$T/image.tar" >"$T/import.log" 2>&1; then
+        fail image-import "$(tail -3 "$T/import.log")"
+        summary
+        return 1
+    fi
+    REF=docker.io/library/$IMAGE
+}
+
+start_containerd() {
+    start_daemon containerd "$T/containerd.log" env PATH="$T/bin:$PATH" containerd --config "$T/config.toml"
+}
+
+task_status() { "${CTR[@]}" task ls 2>/dev/null | awk -v id="$1" '$1 == id { print $3 }'; }
+status_is() { [ "$(task_status "$1")" = "$2" ]; }
