@@ -49,7 +49,14 @@ pub enum StateError {
     Io(PathBuf, std::io::Error),
     #[error("{0}: corrupt state: {1}")]
     Corrupt(PathBuf, serde_json::Error),
+    #[error("container {id} is busy: {holder} has held its lock for more than {secs} s")]
+    Busy { id: String, holder: String, secs: u64 },
 }
+
+/// The longest a command waits for another husk's lock on a container.
+/// Commands hold it only for a state transition, never while waiting on a
+/// container process, so a longer wait means a stuck or frozen holder.
+pub const LOCK_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(5);
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
@@ -194,7 +201,8 @@ impl Store {
             }
             Err(e) => return Err(StateError::Io(path, e)),
         }
-        let lock = lock_dir(&path)?;
+        // A directory nobody else can know yet: no wait.
+        let lock = lock_dir(&path, None)?;
         Ok(ContainerDir {
             durable: persistent(&lock),
             path,
@@ -203,13 +211,32 @@ impl Store {
         })
     }
 
-    /// Open and lock an existing container directory.
+    /// Open and lock an existing container directory, waiting at most
+    /// [`LOCK_TIMEOUT`] for another command holding it.
     pub fn open(&self, id: &str) -> Result<ContainerDir, StateError> {
+        self.open_with(id, false)
+    }
+
+    /// [`Store::open`] for `delete --force`, which must always get through:
+    /// when the lock is still held after [`LOCK_TIMEOUT`] (a holder stuck,
+    /// say, on a frozen process), it goes ahead without it.
+    pub fn open_forced(&self, id: &str) -> Result<ContainerDir, StateError> {
+        self.open_with(id, true)
+    }
+
+    fn open_with(&self, id: &str, force: bool) -> Result<ContainerDir, StateError> {
         validate_id(id)?;
         let path = self.dir(id);
-        let lock = match lock_dir(&path) {
+        let lock = match lock_dir(&path, Some(LOCK_TIMEOUT)) {
             Err(StateError::Io(_, e)) if e.kind() == std::io::ErrorKind::NotFound => {
                 return Err(StateError::NotFound)
+            }
+            Err(StateError::Busy { holder, .. }) if force => {
+                tracing::warn!("container {id}: {holder} holds its lock: going ahead without it");
+                open_dir(&path)?
+            }
+            Err(StateError::Busy { holder, secs, .. }) => {
+                return Err(StateError::Busy { id: id.to_string(), holder, secs })
             }
             other => other?,
         };
@@ -248,22 +275,58 @@ impl Store {
     }
 }
 
-fn lock_dir(path: &Path) -> Result<File, StateError> {
-    let f = std::fs::OpenOptions::new()
+fn open_dir(path: &Path) -> Result<File, StateError> {
+    std::fs::OpenOptions::new()
         .read(true)
         .custom_flags(libc::O_DIRECTORY | libc::O_CLOEXEC)
         .open(path)
-        .map_err(|e| StateError::Io(path.to_path_buf(), e))?;
+        .map_err(|e| StateError::Io(path.to_path_buf(), e))
+}
+
+/// flock the directory, waiting at most `timeout` (forever with None)
+/// before failing with [`StateError::Busy`], which names the holder.
+fn lock_dir(path: &Path, timeout: Option<std::time::Duration>) -> Result<File, StateError> {
+    let f = open_dir(path)?;
+    let start = std::time::Instant::now();
+    let mut pause = std::time::Duration::from_micros(200);
     loop {
+        let op = if timeout.is_some() { libc::LOCK_EX | libc::LOCK_NB } else { libc::LOCK_EX };
         // SAFETY: flock on an fd we own; no memory is involved.
-        let r = unsafe { libc::flock(f.as_raw_fd(), libc::LOCK_EX) };
-        if r == 0 {
+        if unsafe { libc::flock(f.as_raw_fd(), op) } == 0 {
             return Ok(f);
         }
         let e = std::io::Error::last_os_error();
-        if e.raw_os_error() != Some(libc::EINTR) {
-            return Err(StateError::Io(path.to_path_buf(), e));
+        match (e.raw_os_error(), timeout) {
+            (Some(libc::EINTR), _) => {}
+            (Some(libc::EWOULDBLOCK), Some(t)) if start.elapsed() < t => {
+                std::thread::sleep(pause);
+                pause = (pause * 2).min(std::time::Duration::from_millis(50));
+            }
+            (Some(libc::EWOULDBLOCK), Some(t)) => {
+                return Err(StateError::Busy { id: String::new(), holder: lock_holder(&f), secs: t.as_secs() })
+            }
+            _ => return Err(StateError::Io(path.to_path_buf(), e)),
         }
+    }
+}
+
+/// Who holds the flock on `dir`, from /proc/locks ("husk pid N" when it is
+/// a husk, otherwise the process's name).
+fn lock_holder(dir: &File) -> String {
+    use std::os::unix::fs::MetadataExt;
+    let Ok(meta) = dir.metadata() else { return "another process".into() };
+    let suffix = format!(":{} ", meta.ino());
+    let locks = std::fs::read_to_string("/proc/locks").unwrap_or_default();
+    let pid = locks
+        .lines()
+        .filter(|l| l.contains("FLOCK") && format!("{l} ").contains(&suffix))
+        .find_map(|l| l.split_whitespace().nth(4).and_then(|p| p.parse::<i32>().ok()));
+    match pid {
+        Some(pid) => {
+            let comm = std::fs::read_to_string(format!("/proc/{pid}/comm")).unwrap_or_default();
+            format!("{} pid {pid}", if comm.trim().is_empty() { "process" } else { comm.trim() })
+        }
+        None => "another process".into(),
     }
 }
 

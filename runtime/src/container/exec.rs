@@ -82,6 +82,10 @@ pub fn exec(store: &Store, opts: &ExecOptions) -> Result<i32, ContainerError> {
     if state::status_of(&st, dir.path()) == Status::Stopped {
         return Err(ContainerError::BadStatus { id: opts.id.clone(), status: Status::Stopped, what: "cannot exec in a container that is not running" });
     }
+    // No lock while the new process is set up and waited for: in a paused
+    // container (--ignore-paused) it stays frozen until `resume`, which
+    // needs the lock. The pidfd keeps the init's identity.
+    drop(dir);
     let linux = config.linux().as_ref();
     let mut child_ns = CloneFlags::empty();
     let mut parent_ns = CloneFlags::empty();
@@ -154,7 +158,6 @@ pub fn exec(store: &Store, opts: &ExecOptions) -> Result<i32, ContainerError> {
                 Err(e) => return Err(e.into()),
             }
             reap.disarm();
-            drop(dir);
             if let Some(pf) = &opts.pid_file {
                 super::create::write_pid_file(pf, pid)?;
             }

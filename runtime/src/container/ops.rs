@@ -58,9 +58,14 @@ pub fn start(store: &Store, id: &str) -> Result<(), ContainerError> {
     for f in [dir.exec_fifo(), dir.reply_fifo()] {
         std::fs::remove_file(&f).map_err(|e| ContainerError::Io(f, e))?;
     }
+    let reply_path = dir.reply_fifo();
+    // The transition is done: no lock while the container process runs its
+    // startContainer hooks and execs (a frozen or slow one must not block
+    // `delete --force`, `resume` or `kill`).
+    drop(dir);
     // EOF: the exec closed the process's end; the user program runs.
     let mut why = String::new();
-    reply.read_to_string(&mut why).map_err(|e| ContainerError::Io(dir.reply_fifo(), e))?;
+    reply.read_to_string(&mut why).map_err(|e| ContainerError::Io(reply_path, e))?;
     if !why.is_empty() {
         return Err(ContainerError::Init(why));
     }
@@ -135,7 +140,8 @@ fn signal_pid(pid: i32, sig: i32) -> Result<(), ContainerError> {
 
 pub fn delete(store: &Store, id: &str, force: bool) -> Result<(), ContainerError> {
     let _span = tracing::debug_span!("delete").entered();
-    let dir = match store.open(id) {
+    let opened = if force { store.open_forced(id) } else { store.open(id) };
+    let dir = match opened {
         Ok(d) => d,
         Err(state::StateError::NotFound) if force => return Ok(()),
         Err(e) => return Err(e.into()),
