@@ -81,3 +81,61 @@ fn a_stuck_lock_holder_is_named_and_delete_force_gets_through() {
     let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
     assert!(stat.is_empty() || stat.rsplit(')').next().unwrap_or("").trim_start().starts_with('Z'), "the container process lives on");
 }
+
+/// Runs `update` with `stdin` as its standard input; None if it did not
+/// return within 10 s (then it is killed).
+fn update_with_stdin(c: &Container, args: &[&str], stdin: std::process::Stdio, feed: Option<&str>) -> Option<std::process::ExitStatus> {
+    let mut a = vec!["update"];
+    a.extend_from_slice(args);
+    a.push(&c.id);
+    let mut cmd = c.command(&a);
+    cmd.stdin(stdin).stdout(std::process::Stdio::null()).stderr(std::process::Stdio::null());
+    let mut child = cmd.spawn().unwrap();
+    let mut keep_open = None;
+    if let Some(mut w) = child.stdin.take() {
+        if let Some(text) = feed {
+            std::io::Write::write_all(&mut w, text.as_bytes()).unwrap();
+        } else {
+            // A pipe that stays open and empty, as a caller's terminal-less stdin.
+            keep_open = Some(w);
+        }
+    }
+    let end = Instant::now() + Duration::from_secs(10);
+    loop {
+        if let Some(st) = child.try_wait().unwrap() {
+            drop(keep_open);
+            return Some(st);
+        }
+        if Instant::now() > end {
+            let _ = child.kill();
+            let _ = child.wait();
+            return None;
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    }
+}
+
+/// `update` returns in every case runc's does: no flags (stdin /dev/null,
+/// or a pipe that never closes), `-r FILE`, `-r -` with the resources on
+/// stdin.
+#[test]
+fn update_always_returns() {
+    use std::process::Stdio;
+    let c = Container::new(&["sleep", "60"]);
+    running(&c);
+    let res = c.dir.join("resources.json");
+    std::fs::write(&res, r#"{"pids": {"limit": 50}}"#).unwrap();
+    let res = res.to_str().unwrap().to_string();
+    let cases: [(&str, &[&str], Stdio, Option<&str>); 4] = [
+        ("no flags, stdin /dev/null", &[], Stdio::null(), None),
+        ("no flags, stdin an open pipe", &[], Stdio::piped(), None),
+        ("-r FILE", &["-r", &res], Stdio::null(), None),
+        ("-r - with JSON on stdin", &["-r", "-"], Stdio::piped(), Some(r#"{"pids": {"limit": 60}}"#)),
+    ];
+    for (what, args, stdin, feed) in cases {
+        let st = update_with_stdin(&c, args, stdin, feed);
+        assert!(st.is_some(), "update ({what}) did not return within 10 s");
+        assert!(st.unwrap().success(), "update ({what}) failed");
+    }
+    assert!(c.delete_force().success());
+}

@@ -37,6 +37,15 @@ const NOTIF_SEND: libc::c_ulong = 0xc018_2101;
 /// Accept one connection, read the state message and the fd, then answer
 /// every notification with `errno` until the fd closes. Returns the message.
 fn listen(l: UnixListener, errno: i32) -> std::thread::JoinHandle<Option<(serde_json::Value, usize)>> {
+    listen_and_tell(l, errno, None)
+}
+
+/// [`listen`], telling `got` as soon as the state message and fd arrived.
+fn listen_and_tell(
+    l: UnixListener,
+    errno: i32,
+    got: Option<std::sync::mpsc::Sender<()>>,
+) -> std::thread::JoinHandle<Option<(serde_json::Value, usize)>> {
     std::thread::spawn(move || {
         l.set_nonblocking(false).ok()?;
         let (conn, _) = l.accept().ok()?;
@@ -65,6 +74,9 @@ fn listen(l: UnixListener, errno: i32) -> std::thread::JoinHandle<Option<(serde_
         // SAFETY: SCM_RIGHTS installed this fd for us.
         let notify = unsafe { OwnedFd::from_raw_fd(fd) };
         let msg: serde_json::Value = serde_json::from_slice(&buf[..n as usize]).ok()?;
+        if let Some(tx) = got {
+            let _ = tx.send(());
+        }
         let mut answered = 0;
         loop {
             let mut req = Notif::default();
@@ -133,4 +145,42 @@ fn notify_with_nobody_listening_is_an_error() {
     assert!(!out.timed_out);
     std::thread::sleep(Duration::from_millis(10));
     assert!(!c.listed());
+}
+
+/// Agents wait for the notify fd before they call `start` (runc sends it
+/// during `create`): it must arrive while the container is only created,
+/// with noNewPrivileges true (filter loaded late) and false (loaded early),
+/// and the container must then start and finish. Bounded: a runtime that
+/// sends the fd only at start fails here instead of hanging.
+#[test]
+fn the_notify_fd_reaches_the_listener_during_create() {
+    for nnp in [true, false] {
+        let mut c = Container::sh("mkdir /tmp/notified; echo mkdir=$? > /tmp/out");
+        c.spec.tmp();
+        c.spec.set("/process/noNewPrivileges", json!(nnp));
+        let sock = c.dir.join("listener.sock");
+        let l = UnixListener::bind(&sock).unwrap();
+        let (tx, rx) = std::sync::mpsc::channel();
+        let h = listen_and_tell(l, libc::EACCES, Some(tx));
+        c.spec.set(
+            "/linux/seccomp",
+            json!({
+                "defaultAction": "SCMP_ACT_ALLOW",
+                "listenerPath": sock,
+                "syscalls": [{"names": ["mkdir", "mkdirat"], "action": "SCMP_ACT_NOTIFY"}]
+            }),
+        );
+        c.create_ok();
+        c.assert_status("created");
+        assert!(
+            rx.recv_timeout(Duration::from_secs(5)).is_ok(),
+            "noNewPrivileges {nnp}: the listener got no fd during create"
+        );
+        c.start_ok();
+        assert!(c.wait_status("stopped", Duration::from_secs(10)), "noNewPrivileges {nnp}: the container did not finish");
+        let (msg, answered) = h.join().unwrap().expect("listener got nothing");
+        assert_eq!(msg["state"]["id"], json!(c.id), "{msg}");
+        assert!(msg["pid"].as_i64().unwrap_or(0) > 0, "{msg}");
+        assert!(answered >= 1, "noNewPrivileges {nnp}: the mkdir never reached the listener");
+    }
 }

@@ -270,10 +270,25 @@ fn setup(a: &InitArgs) -> Result<Prepared, InitError> {
         preserve_fds: a.preserve_fds,
     })?;
     a.chan.send(&Msg::Ready)?;
-    let state = match a.chan.recv()? {
-        Msg::Commit(pid) => hook_state(a, pid, Status::Created),
+    let (state, pid) = match a.chan.recv()? {
+        Msg::Commit(pid) => (hook_state(a, pid, Status::Created), pid),
         Msg::Error(e) => return Err(crate::sync::ExpectError::Peer(e).into()),
         got => return Err(crate::sync::SyncError::Unexpected { got, wanted: "Commit" }.into()),
+    };
+    // A seccomp listener gets the notify fd now, during create, as runc
+    // sends it: agents wait for it before they call `start`, and a filter
+    // loaded early (noNewPrivileges false) may already be stopping us on a
+    // notifying syscall. So, as in runc, the filter is in force from here
+    // on, startContainer hooks included; without a listener it is still
+    // loaded as late as possible.
+    let seccomp = match (&a.seccomp_listener, seccomp) {
+        (Some(_), stage) => {
+            let creating: serde_json::Value = serde_json::from_str(&hook_state(a, pid, Status::Creating)).unwrap_or_default();
+            let metadata = linux.and_then(|l| l.seccomp().as_ref()).and_then(|s| s.listener_metadata().clone());
+            notify_listener(a.seccomp_listener.as_ref(), stage, pid, metadata.as_deref(), creating)?;
+            seccomp::Stage::None
+        }
+        (None, stage) => stage,
     };
     set_pdeathsig(false)?;
     a.chan.send(&Msg::Committed)?;
