@@ -4,7 +4,7 @@
 
 use serde_json::{json, Value};
 
-use crate::rootfs::options::{FLAG_OPTIONS, OTHER_OPTIONS, PROPAGATION_OPTIONS};
+use crate::rootfs::options::{FLAG_OPTIONS, OTHER_OPTIONS, PROPAGATION_OPTIONS, RECURSIVE_OPTIONS};
 
 pub const OCI_VERSION_MIN: &str = "1.0.0";
 pub const OCI_VERSION_MAX: &str = "1.2.1";
@@ -12,6 +12,7 @@ pub const OCI_VERSION_MAX: &str = "1.2.1";
 pub fn features() -> Value {
     let mut mount_options: Vec<&str> = FLAG_OPTIONS.iter().map(|(n, _, _)| *n).collect();
     mount_options.extend(PROPAGATION_OPTIONS);
+    mount_options.extend(RECURSIVE_OPTIONS.iter().map(|(n, _, _)| *n));
     mount_options.extend(OTHER_OPTIONS);
     let caps: Vec<String> = {
         let mut v: Vec<String> = caps::all().iter().map(|c| c.to_string()).collect();

@@ -625,3 +625,32 @@ fn failing_mount_error_names_the_mount() {
         assert!(c.cgroup_dirs().is_empty(), "cgroups left: {:?}", c.cgroup_dirs());
     }
 }
+
+/// Recursive options (`rro`, `rnosuid`, `rnoexec`, mount_setattr with
+/// AT_RECURSIVE) apply to the bind mount and to every mount below it. A
+/// runtime that dropped them would leave both writable, suid and exec.
+#[test]
+fn recursive_mount_options_apply_to_the_mount_and_its_submounts() {
+    let mut c = Container::sh("cat /proc/self/mountinfo");
+    let src = c.scratch("rsrc");
+    let sub = src.join("sub");
+    std::fs::create_dir(&sub).unwrap();
+    let o = host("mount", &["-t", "tmpfs", "husk-st-sub", sub.to_str().unwrap()]);
+    assert!(o.success(), "{o}");
+    struct Umount(std::path::PathBuf);
+    impl Drop for Umount {
+        fn drop(&mut self) {
+            let _ = host("umount", &["-l", self.0.to_str().unwrap()]);
+        }
+    }
+    let _sub = Umount(sub);
+    c.spec.bind(&src, "/mnt", &["rro", "rnosuid", "rnoexec"]);
+    let out = c.run();
+    let text = out.ok().to_string();
+    for mp in ["/mnt", "/mnt/sub"] {
+        let m = mount_at(&text, mp).unwrap_or_else(|| panic!("{mp} not mounted in the container:\n{text}"));
+        for opt in ["ro", "nosuid", "noexec"] {
+            assert!(m.has_opt(opt), "{mp} lacks {opt}: {m:?}");
+        }
+    }
+}

@@ -108,6 +108,7 @@ pub fn mount_one(ctx: &Ctx, m: &Mount) -> Result<(), MountError> {
         if opts.tmpcopyup && typ == "tmpfs" {
             copy_up(&target, ctx, dest)?;
         }
+        set_recursive(ctx, dest, &opts)?;
         propagate(ctx, dest, &opts)
     }
 }
@@ -121,7 +122,42 @@ fn bind(ctx: &Ctx, src: &Path, target: OwnedFd, dest: &Path, opts: &MountOptions
     if !extra.is_empty() {
         remount_bind(ctx.root, dest, extra, opts.cleared)?;
     }
+    set_recursive(ctx, dest, opts)?;
     propagate(ctx, dest, opts)
+}
+
+/// Recursive options (`rro`, `rnosuid`, ...) on the mount at `dest` and
+/// every mount below it, with mount_setattr(2). Never dropped silently:
+/// a kernel without it (before 5.12) fails the mount.
+fn set_recursive(ctx: &Ctx, dest: &Path, opts: &MountOptions) -> Result<(), MountError> {
+    if opts.rec_set == 0 && opts.rec_clr == 0 {
+        return Ok(());
+    }
+    #[repr(C)]
+    struct MountAttr {
+        attr_set: u64,
+        attr_clr: u64,
+        propagation: u64,
+        userns_fd: u64,
+    }
+    let attr = MountAttr { attr_set: opts.rec_set, attr_clr: opts.rec_clr, propagation: 0, userns_fd: 0 };
+    let fd = open_in_root(ctx.root, dest, OFlag::empty()).map_err(|e| MountError::Dest(dest.to_path_buf(), e))?;
+    // SAFETY: mount_setattr reads `attr` (of the size passed) and an empty
+    // path; the fd is ours.
+    let r = unsafe {
+        libc::syscall(
+            libc::SYS_mount_setattr,
+            std::os::fd::AsRawFd::as_raw_fd(&fd),
+            c"".as_ptr(),
+            libc::AT_EMPTY_PATH | libc::AT_RECURSIVE,
+            &attr as *const MountAttr,
+            std::mem::size_of::<MountAttr>(),
+        )
+    };
+    if r < 0 {
+        return Err(mount_err("recursive mount options", dest, "mount_setattr")(nix::Error::last()));
+    }
+    Ok(())
 }
 
 /// Change the flags of an existing bind mount. Flags the mount already

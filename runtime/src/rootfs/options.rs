@@ -14,6 +14,10 @@ pub struct MountOptions {
     pub data: Vec<String>,
     pub bind: bool,
     pub tmpcopyup: bool,
+    /// Recursive options (`rro`, `rnosuid`, ...): mount_setattr(2) attributes
+    /// set and cleared on the mount and every mount below it.
+    pub rec_set: u64,
+    pub rec_clr: u64,
 }
 
 impl Default for MountOptions {
@@ -25,6 +29,8 @@ impl Default for MountOptions {
             data: Vec::new(),
             bind: false,
             tmpcopyup: false,
+            rec_set: 0,
+            rec_clr: 0,
         }
     }
 }
@@ -46,6 +52,21 @@ impl MountOptions {
             }
             if let Some(p) = propagation(opt) {
                 o.propagation.push(p);
+                continue;
+            }
+            if let Some((_, clear, attr)) = RECURSIVE_OPTIONS.iter().find(|(n, _, _)| *n == opt) {
+                if *clear {
+                    o.rec_clr |= attr;
+                    o.rec_set &= !attr;
+                } else {
+                    o.rec_set |= attr;
+                    o.rec_clr &= !attr;
+                    // The access-time setting is a field, not a bit: it is
+                    // only changed with the whole field cleared too.
+                    if attr & MOUNT_ATTR_ATIME_MASK == *attr {
+                        o.rec_clr |= MOUNT_ATTR_ATIME_MASK;
+                    }
+                }
                 continue;
             }
             match opt {
@@ -111,6 +132,40 @@ pub const FLAG_OPTIONS: &[(&str, bool, MsFlags)] = &[
     ("loud", false, MsFlags::MS_SILENT),
 ];
 
+const MOUNT_ATTR_RDONLY: u64 = 0x1;
+const MOUNT_ATTR_NOSUID: u64 = 0x2;
+const MOUNT_ATTR_NODEV: u64 = 0x4;
+const MOUNT_ATTR_NOEXEC: u64 = 0x8;
+const MOUNT_ATTR_ATIME_MASK: u64 = 0x70;
+const MOUNT_ATTR_RELATIME: u64 = 0x0;
+const MOUNT_ATTR_NOATIME: u64 = 0x10;
+const MOUNT_ATTR_STRICTATIME: u64 = 0x20;
+const MOUNT_ATTR_NODIRATIME: u64 = 0x80;
+const MOUNT_ATTR_NOSYMFOLLOW: u64 = 0x20_0000;
+
+/// Recursive options, as runc names them: (name, clears the attribute?,
+/// mount_setattr attribute).
+pub const RECURSIVE_OPTIONS: &[(&str, bool, u64)] = &[
+    ("rro", false, MOUNT_ATTR_RDONLY),
+    ("rrw", true, MOUNT_ATTR_RDONLY),
+    ("rnosuid", false, MOUNT_ATTR_NOSUID),
+    ("rsuid", true, MOUNT_ATTR_NOSUID),
+    ("rnodev", false, MOUNT_ATTR_NODEV),
+    ("rdev", true, MOUNT_ATTR_NODEV),
+    ("rnoexec", false, MOUNT_ATTR_NOEXEC),
+    ("rexec", true, MOUNT_ATTR_NOEXEC),
+    ("rnodiratime", false, MOUNT_ATTR_NODIRATIME),
+    ("rdiratime", true, MOUNT_ATTR_NODIRATIME),
+    ("rrelatime", false, MOUNT_ATTR_RELATIME),
+    ("rnorelatime", true, MOUNT_ATTR_RELATIME),
+    ("rnoatime", false, MOUNT_ATTR_NOATIME),
+    ("ratime", true, MOUNT_ATTR_NOATIME),
+    ("rstrictatime", false, MOUNT_ATTR_STRICTATIME),
+    ("rnostrictatime", true, MOUNT_ATTR_STRICTATIME),
+    ("rnosymfollow", false, MOUNT_ATTR_NOSYMFOLLOW),
+    ("rsymfollow", true, MOUNT_ATTR_NOSYMFOLLOW),
+];
+
 pub const PROPAGATION_OPTIONS: &[&str] =
     &["private", "rprivate", "shared", "rshared", "slave", "rslave", "unbindable", "runbindable"];
 
@@ -147,6 +202,16 @@ mod tests {
         assert_eq!(o.data().as_deref(), Some("mode=755,size=65536k"));
         assert_eq!(o.propagation, vec![MsFlags::MS_SLAVE | MsFlags::MS_REC]);
         assert!(!o.bind);
+    }
+
+    #[test]
+    fn recursive_options_become_mount_attributes_not_data() {
+        let o = MountOptions::parse(&["rbind", "rro", "rnosuid", "rnoexec", "rnoatime"]);
+        assert!(o.data.is_empty(), "{:?}", o.data);
+        assert_eq!(o.rec_set, MOUNT_ATTR_RDONLY | MOUNT_ATTR_NOSUID | MOUNT_ATTR_NOEXEC | MOUNT_ATTR_NOATIME);
+        assert_eq!(o.rec_clr, MOUNT_ATTR_ATIME_MASK);
+        let o = MountOptions::parse(&["rro", "rrw"]);
+        assert_eq!((o.rec_set, o.rec_clr), (0, MOUNT_ATTR_RDONLY));
     }
 
     #[test]
