@@ -168,11 +168,21 @@ pub fn set_size(fd: &impl AsRawFd, rows: u16, cols: u16) -> Result<(), ConsoleEr
 }
 
 /// Open a pty sized as the process asks, hand its master to the console
-/// socket, and return it (the caller makes the peer its terminal).
-pub fn give_master(socket: &OwnedFd, size: Option<oci_spec::runtime::Box>) -> Result<Pty, ConsoleError> {
+/// socket, and return it (the caller makes the peer its terminal). With
+/// `raw_output` (husk itself relays the pty to its caller: `run` or `exec
+/// -t` without a console socket) ONLCR is cleared, as runc does, so the
+/// caller reads what the process wrote, "\n" and not "\r\n"; done here,
+/// before the process can write anything.
+pub fn give_master(socket: &OwnedFd, size: Option<oci_spec::runtime::Box>, raw_output: bool) -> Result<Pty, ConsoleError> {
     let pty = open_pty()?;
     if let Some(sz) = size {
         set_size(&pty.peer, sz.height() as u16, sz.width() as u16)?;
+    }
+    if raw_output {
+        use nix::sys::termios;
+        let mut t = termios::tcgetattr(&pty.peer).map_err(sys("reading the pty's settings"))?;
+        t.output_flags.remove(termios::OutputFlags::ONLCR);
+        termios::tcsetattr(&pty.peer, termios::SetArg::TCSANOW, &t).map_err(sys("clearing ONLCR"))?;
     }
     send_master(socket, &pty.master)?;
     Ok(pty)

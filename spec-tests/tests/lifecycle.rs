@@ -641,6 +641,27 @@ fn terminal_output_reaches_master() {
     assert!(out.contains("hello-from-pty"), "{out:?}");
 }
 
+/// A terminal relayed by the runtime itself (`run` in the foreground, `exec
+/// -t`, no console socket): the caller gets the process's bytes exactly,
+/// "\n" and not the pty's "\r\n" (runc clears ONLCR).
+#[test]
+#[ignore = "runc 1.1.5 needs a controlling terminal (/dev/tty) of its own for this, which the suite has not"]
+fn foreground_terminal_output_is_byte_for_byte() {
+    let mut c = Container::sh("printf 'a\\nb\\n'");
+    c.spec.set("/process/terminal", json!(true));
+    let o = c.run();
+    assert!(o.success(), "{o}");
+    assert_eq!(o.stdout, "a\nb\n", "{o}");
+
+    let mut c = Container::new(&["sleep", "60"]);
+    c.spec.set("/process/terminal", json!(false));
+    running(&c);
+    let o = c.rt(&["exec", "-t", &c.id, "printf", "c\\nd\\n"]);
+    assert!(o.success(), "{o}");
+    assert_eq!(o.stdout, "c\nd\n", "{o}");
+    assert!(c.delete_force().success());
+}
+
 #[test]
 fn terminal_false_stdio_not_tty() {
     let c = Container::sh("test -t 1 && echo tty || echo notty");

@@ -219,6 +219,7 @@ fn spawn(
                 chan: child_chan,
                 start,
                 console,
+                console_ours: opts.console_socket.is_none(),
                 ns,
                 cgroup: Some(cgroup),
                 join: Some(&joiner),

@@ -128,6 +128,7 @@ pub fn exec(store: &Store, opts: &ExecOptions) -> Result<i32, ContainerError> {
                 ns: child_ns,
                 in_userns,
                 console,
+                console_ours: opts.console_socket.is_none(),
                 process: &process,
                 config: &config,
                 setgroups_ok,
@@ -285,6 +286,8 @@ struct ChildArgs<'a> {
     ns: CloneFlags,
     in_userns: bool,
     console: Option<OwnedFd>,
+    /// See `InitArgs::console_ours`.
+    console_ours: bool,
     process: &'a Process,
     config: &'a Spec,
     setgroups_ok: bool,
@@ -336,7 +339,7 @@ fn setup(a: &ChildArgs) -> Result<std::convert::Infallible, init::InitError> {
     }
     nix::unistd::setsid().map_err(|err| init::InitError::Sys { what: "setsid", err })?;
     if let Some(sock) = &a.console {
-        let pty = console::give_master(sock, a.process.console_size())?;
+        let pty = console::give_master(sock, a.process.console_size(), a.console_ours)?;
         console::become_stdio(&pty.peer)?;
     }
     let linux = a.config.linux().as_ref();
