@@ -41,6 +41,7 @@ all: build
 build:
 	runtime/musl/libseccomp.sh $(SECCOMP_MUSL)
 	export $(STATIC); \
+	export HUSK_COMMIT=$$(git rev-parse --short=12 HEAD 2>/dev/null || echo unknown); \
 	$(CARGO) build --release --target $(TRIPLE) -p husk && \
 	$(CARGO) build --profile release-shim --target $(TRIPLE) -p containerd-shim-husk-v2
 

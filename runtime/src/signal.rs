@@ -11,7 +11,8 @@ pub enum SignalError {
 pub fn parse(s: &str) -> Result<i32, SignalError> {
     let bad = || SignalError::Invalid(s.to_string());
     if let Ok(n) = s.parse::<i32>() {
-        return if (1..=libc::SIGRTMAX()).contains(&n) { Ok(n) } else { Err(bad()) };
+        // 0 checks that the process exists, as kill(1) and runc allow.
+        return if (0..=libc::SIGRTMAX()).contains(&n) { Ok(n) } else { Err(bad()) };
     }
     let up = s.to_ascii_uppercase();
     let name = if up.starts_with("SIG") { up } else { format!("SIG{up}") };

@@ -127,22 +127,50 @@ impl ContainerState {
         }
     }
 
-    /// The runtime-spec state document, in the field order runc prints.
-    pub fn spec_state(&self, status: Status) -> serde_json::Value {
-        let mut v = serde_json::json!({
-            "ociVersion": self.oci_version,
-            "id": self.id,
-            "pid": if status == Status::Stopped { 0 } else { self.pid },
-            "status": status.to_string(),
-            "bundle": self.bundle,
-            "rootfs": self.rootfs,
-            "created": self.created,
-        });
-        if !self.annotations.is_empty() {
-            v["annotations"] = serde_json::to_value(&self.annotations).unwrap_or_default();
+    /// The runtime-spec state document (`state`, `list --format json`,
+    /// hooks, the seccomp listener).
+    pub fn spec_state(&self, status: Status) -> SpecState<'_> {
+        SpecState {
+            oci_version: &self.oci_version,
+            id: &self.id,
+            pid: if status == Status::Stopped { 0 } else { self.pid },
+            status,
+            bundle: &self.bundle,
+            rootfs: &self.rootfs,
+            created: &self.created,
+            annotations: self.annotations.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect(),
+            owner: &self.owner,
         }
-        v["owner"] = self.owner.clone().into();
-        v
+    }
+}
+
+/// The runtime-spec state, its fields in the order runc prints them
+/// (scripts and tests compare `state` and `list --format json` output as
+/// text), annotations sorted by key.
+#[derive(Debug, Serialize)]
+pub struct SpecState<'a> {
+    #[serde(rename = "ociVersion")]
+    pub oci_version: &'a str,
+    pub id: &'a str,
+    pub pid: i32,
+    pub status: Status,
+    pub bundle: &'a Path,
+    pub rootfs: &'a Path,
+    pub created: &'a str,
+    #[serde(skip_serializing_if = "std::collections::BTreeMap::is_empty")]
+    pub annotations: std::collections::BTreeMap<&'a str, &'a str>,
+    pub owner: &'a str,
+}
+
+impl SpecState<'_> {
+    pub fn value(&self) -> serde_json::Value {
+        serde_json::to_value(self).unwrap_or_default()
+    }
+}
+
+impl std::fmt::Display for SpecState<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&serde_json::to_string(self).map_err(|_| std::fmt::Error)?)
     }
 }
 

@@ -29,13 +29,23 @@ pub fn dispatch(cli: Cli) -> i32 {
     let logger = Arc::new(Logger::new(file, format, cli.debug));
     let _ = tracing::subscriber::set_global_default(LoggerRef(logger.clone()));
     if cli.version {
-        println!("husk version {}\nspec: {}", env!("CARGO_PKG_VERSION"), crate::features::OCI_VERSION_MAX);
+        // runc's layout, line by line: scripts parse it.
+        let seccomp = libseccomp::ScmpVersion::current().map_or("unknown".to_string(), |v| format!("{}.{}.{}", v.major, v.minor, v.micro));
+        println!(
+            "husk version {}\ncommit: {}\nspec: {}\nlibseccomp: {seccomp}",
+            env!("CARGO_PKG_VERSION"),
+            option_env!("HUSK_COMMIT").unwrap_or("unknown"),
+            crate::features::OCI_VERSION_MAX
+        );
         return 0;
     }
     let Some(command) = cli.command.as_ref() else {
         eprintln!("husk: no command given (see husk --help)");
         return 1;
     };
+    // runc's exec exits 255 when it fails itself, so callers can tell that
+    // from the process's own exit status, which passes through.
+    let failed = if matches!(command, super::Command::Exec(_)) { 255 } else { 1 };
     match run(&cli, command) {
         Ok(code) => code,
         Err(e) => {
@@ -48,7 +58,7 @@ pub fn dispatch(cli: Cli) -> i32 {
             if logger.logs_to_file() {
                 eprintln!("husk: {msg}");
             }
-            1
+            failed
         }
     }
 }
@@ -192,7 +202,7 @@ fn run_container(cli: &Cli, store: &Store, a: &CreateArgs, detach: bool, keep: b
     res.map(|_| code)
 }
 
-fn print_json(v: &serde_json::Value) {
+fn print_json(v: &impl serde::Serialize) {
     let mut out = std::io::stdout().lock();
     let _ = serde_json::to_writer_pretty(&mut out, v);
     let _ = writeln!(out);
@@ -209,7 +219,7 @@ fn list(store: &Store, quiet: bool, format: ListFormat) -> Result<()> {
     }
     match format {
         ListFormat::Json => {
-            let v: Vec<serde_json::Value> = rows.iter().map(|(st, s)| st.spec_state(*s)).collect();
+            let v: Vec<_> = rows.iter().map(|(st, s)| st.spec_state(*s)).collect();
             if v.is_empty() {
                 let _ = writeln!(out, "null");
             } else {
