@@ -100,7 +100,44 @@ pub fn read_limited(path: &Path) -> Result<Vec<u8>, SpecError> {
 }
 
 pub fn parse(path: &Path, raw: &[u8]) -> Result<Spec, SpecError> {
-    parse_json(path, raw)
+    parse_with_unknown_caps(path, raw, &["process", "capabilities"])
+}
+
+/// An exec's process.json, as [`parse`] does config.json.
+pub fn parse_process(path: &Path, raw: &[u8]) -> Result<oci_spec::runtime::Process, SpecError> {
+    parse_with_unknown_caps(path, raw, &["capabilities"])
+}
+
+/// Parse, but capability names this build does not know (a newer spec on
+/// an older runtime) are dropped with a warning, as runc does, rather than
+/// failing the whole document. Only a document that fails to parse pays
+/// for the second look; `caps_at` is where its capabilities object is.
+fn parse_with_unknown_caps<T: serde::de::DeserializeOwned>(path: &Path, raw: &[u8], caps_at: &[&str]) -> Result<T, SpecError> {
+    let err = match parse_json(path, raw) {
+        Ok(v) => return Ok(v),
+        Err(e) => e,
+    };
+    let Ok(mut doc) = serde_json::from_slice::<serde_json::Value>(raw) else { return Err(err) };
+    let Some(caps) = caps_at.iter().try_fold(&mut doc, |v, k| v.get_mut(*k)).and_then(|c| c.as_object_mut()) else {
+        return Err(err);
+    };
+    let mut dropped = std::collections::BTreeSet::new();
+    for list in caps.values_mut().filter_map(|l| l.as_array_mut()) {
+        list.retain(|c| {
+            let known = serde_json::from_value::<oci_spec::runtime::Capability>(c.clone()).is_ok();
+            if !known {
+                dropped.insert(c.to_string());
+            }
+            known
+        });
+    }
+    if dropped.is_empty() {
+        return Err(err);
+    }
+    let fixed = serde_json::to_vec(&doc).map_err(|_| err)?;
+    let parsed = parse_json(path, &fixed)?;
+    tracing::warn!("ignoring unknown or unavailable capabilities: {}", dropped.into_iter().collect::<Vec<_>>().join(" "));
+    Ok(parsed)
 }
 
 /// Any JSON document of ours (config.json, exec's process.json), with a

@@ -76,3 +76,59 @@ fn exec_process_file_without_user_runs_as_root() {
     let o = c.rt(&["exec", "--process", p.to_str().unwrap(), &c.id]);
     assert_eq!(o.ok().trim(), "0", "{o}");
 }
+
+/// A capability name the runtime does not know (a newer spec) is ignored
+/// with a warning, not a failed create.
+#[test]
+fn unknown_capability_names_are_ignored_with_a_warning() {
+    let mut c = Container::sh("echo ran");
+    let mut caps = c.spec.0["process"]["capabilities"]["bounding"].as_array().cloned().unwrap_or_default();
+    caps.push(json!("CAP_NO_SUCH_CAPABILITY"));
+    c.spec.set("/process/capabilities/bounding", json!(caps));
+    let o = c.run();
+    assert!(o.success() && o.stdout.contains("ran"), "{o}");
+    assert!(o.stderr.contains("CAP_NO_SUCH_CAPABILITY"), "the warning must name the capability: {o}");
+}
+
+/// HOME comes from the user's /etc/passwd entry when the config has none;
+/// a variable given twice keeps its last value, once.
+#[test]
+fn home_is_filled_in_and_duplicate_variables_keep_the_last_value() {
+    let mut c = Container::sh("echo HOME=$HOME; env | grep '^FOO='");
+    let env: Vec<serde_json::Value> = c.spec.0["process"]["env"]
+        .as_array()
+        .cloned()
+        .unwrap_or_default()
+        .into_iter()
+        .filter(|e| !e.as_str().unwrap_or("").starts_with("HOME="))
+        .chain([json!("FOO=1"), json!("FOO=2")])
+        .collect();
+    c.spec.set("/process/env", json!(env));
+    let out = c.run().ok().to_string();
+    assert!(out.lines().any(|l| l == "HOME=/root"), "{out}");
+    let foo: Vec<&str> = out.lines().filter(|l| l.starts_with("FOO=")).collect();
+    assert_eq!(foo, ["FOO=2"], "{out}");
+}
+
+/// Device-cgroup access strings take r, w and m in any order.
+#[test]
+fn device_access_letters_in_any_order() {
+    let mut c = Container::sh("head -c 1 /dev/zero >/dev/null && echo readable");
+    c.spec.set(
+        "/linux/resources/devices",
+        json!([{"allow": false, "access": "rwm"}, {"allow": true, "type": "c", "major": 1, "minor": 5, "access": "mwr"},
+               {"allow": true, "type": "c", "major": 1, "minor": 3, "access": "wr"}]),
+    );
+    let o = c.run();
+    assert!(o.success() && o.stdout.contains("readable"), "{o}");
+}
+
+/// `list` under a --root that does not exist is an empty list, exit 0.
+#[test]
+fn list_with_a_missing_root_is_empty() {
+    let c = Container::new(&["true"]);
+    let mut cmd = std::process::Command::new(&c.runtime);
+    cmd.args(["--root", c.dir.join("no-such-root").to_str().unwrap(), "list", "-q"]);
+    let o = exec(cmd, TIMEOUT);
+    assert!(o.success() && o.stdout.trim().is_empty(), "{o}");
+}

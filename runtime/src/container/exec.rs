@@ -197,7 +197,7 @@ fn with_default_user(raw: &[u8]) -> std::borrow::Cow<'_, [u8]> {
 fn build_process(config: &Spec, o: &ExecOptions) -> Result<Process, ContainerError> {
     if let Some(path) = &o.process {
         let raw = spec::read_limited(path)?;
-        let p: Process = spec::parse_json(path, &with_default_user(&raw))?;
+        let p: Process = spec::parse_process(path, &with_default_user(&raw))?;
         spec::validate_process(&p)?;
         return Ok(p);
     }
