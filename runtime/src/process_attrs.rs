@@ -129,6 +129,17 @@ pub fn parse_list(what: &'static str, s: &str) -> Result<Vec<usize>, AttrError> 
     Ok(out)
 }
 
+/// Affinity to every CPU: the kernel narrows it to what the cgroup's
+/// cpuset allows.
+pub fn allow_all_cpus() -> Result<(), AttrError> {
+    let mut set = nix::sched::CpuSet::new();
+    for cpu in 0..nix::sched::CpuSet::count() {
+        set.set(cpu).map_err(|err| AttrError::Sys { what: "CPU affinity", err })?;
+    }
+    nix::sched::sched_setaffinity(nix::unistd::Pid::from_raw(0), &set)
+        .map_err(|err| AttrError::Sys { what: "sched_setaffinity", err })
+}
+
 pub fn set_cpu_affinity(list: &str) -> Result<(), AttrError> {
     let mut set = nix::sched::CpuSet::new();
     for cpu in parse_list("CPU affinity", list)? {

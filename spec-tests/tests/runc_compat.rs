@@ -132,3 +132,26 @@ fn list_with_a_missing_root_is_empty() {
     let o = exec(cmd, TIMEOUT);
     assert!(o.success() && o.stdout.trim().is_empty(), "{o}");
 }
+
+/// The container's processes do not inherit the caller's CPU affinity
+/// (`taskset -c 0 runtime run ...`): they get every CPU their cpuset
+/// allows (runc 1.2 resets it the same way).
+#[test]
+#[ignore = "runc 1.1.5 passes the caller's affinity on (runc 1.2 resets it)"]
+fn the_callers_cpu_affinity_is_not_inherited() {
+    let cpus = std::thread::available_parallelism().map_or(1, |n| n.get());
+    assert!(cpus >= 2, "this test needs 2 CPUs to tell the affinities apart (have {cpus})");
+    let all = format!("0-{}", cpus - 1);
+    let pinned = |c: &Container, args: &[&str]| {
+        let mut cmd = std::process::Command::new("taskset");
+        cmd.args(["-c", "0", &c.runtime, "--root", c.root.to_str().unwrap()]).args(args);
+        exec(cmd, TIMEOUT)
+    };
+    let c = Container::sh("grep Cpus_allowed_list /proc/self/status");
+    c.write_config();
+    let o = pinned(&c, &["run", "--bundle", c.bundle.to_str().unwrap(), &c.id]);
+    assert!(o.ok().contains(&format!("\t{all}")), "run: {o}");
+    let c = running();
+    let o = pinned(&c, &["exec", &c.id, "grep", "Cpus_allowed_list", "/proc/self/status"]);
+    assert!(o.ok().contains(&format!("\t{all}")), "exec: {o}");
+}

@@ -400,8 +400,11 @@ pub fn finalize(f: &Finalize) -> Result<(Exec, seccomp::Stage), InitError> {
     if let Some(io) = process.io_priority() {
         process_attrs::set_io_priority(io)?;
     }
-    if let Some(cpus) = process.exec_cpu_affinity().as_ref().and_then(|a| a.cpu_affinity_final().as_deref()) {
-        process_attrs::set_cpu_affinity(cpus)?;
+    match process.exec_cpu_affinity().as_ref().and_then(|a| a.cpu_affinity_final().as_deref()) {
+        Some(cpus) => process_attrs::set_cpu_affinity(cpus)?,
+        // Not the caller's affinity (`taskset -c 0 husk run`): every CPU
+        // the container's cpuset allows, as runc gives.
+        None => process_attrs::allow_all_cpus()?,
     }
     let stage = match f.linux.and_then(|l| l.seccomp().as_ref()).map(seccomp::build).transpose()? {
         None => seccomp::Stage::None,
