@@ -389,3 +389,26 @@ fn hook_missing_path_fails_create() {
     h.c.create().assert_failed_with_message();
     assert_no_state(&h.c);
 }
+
+/// A startContainer hook without an `env` of its own runs with the
+/// container process's environment (runc's behaviour, which hooks rely
+/// on); one with an `env` gets exactly that.
+#[test]
+fn start_container_hook_without_env_gets_the_process_env() {
+    let mut h = hooked("true");
+    let d = h.dir.to_str().unwrap().to_string();
+    let env_of = |name: &str| format!("env | grep -E '^(PROCVAR|HOOKVAR)=' | sort > {d}/{name}.env");
+    let bare = h.script("bare.sh", &env_of("bare"));
+    let with_env = h.script("withenv.sh", &env_of("withenv"));
+    h.c.spec.set(
+        "/hooks/startContainer",
+        json!([{"path": bare}, {"path": with_env, "env": ["HOOKVAR=only-this"]}]),
+    );
+    let mut env = h.c.spec.0["process"]["env"].as_array().cloned().unwrap_or_default();
+    env.push(json!("PROCVAR=from-the-process"));
+    h.c.spec.set("/process/env", json!(env));
+    full_cycle(&h);
+    let read = |n: &str| std::fs::read_to_string(h.dir.join(format!("{n}.env"))).unwrap_or_else(|_| panic!("{n} hook did not run"));
+    assert_eq!(read("bare").trim(), "PROCVAR=from-the-process");
+    assert_eq!(read("withenv").trim(), "HOOKVAR=only-this");
+}

@@ -321,7 +321,20 @@ fn wait_and_exec(a: &InitArgs, p: Prepared) -> Result<std::convert::Infallible, 
 
 fn start_and_exec(a: &InitArgs, p: Prepared) -> Result<std::convert::Infallible, InitError> {
     if let Some(h) = a.spec.hooks().as_ref().and_then(|h| h.start_container().as_ref()) {
-        hooks::run_all("startContainer", Some(h), p.state.as_bytes())?;
+        // A startContainer hook without an env of its own gets the container
+        // process's (runc's de facto behaviour, which hooks rely on).
+        let env = a.spec.process().as_ref().and_then(|p| p.env().clone());
+        let h: Vec<_> = h
+            .iter()
+            .map(|hook| {
+                let mut hook = hook.clone();
+                if hook.env().is_none() {
+                    hook.set_env(env.clone());
+                }
+                hook
+            })
+            .collect();
+        hooks::run_all("startContainer", Some(&h), p.state.as_bytes())?;
     }
     let state: serde_json::Value = serde_json::from_str(&p.state).unwrap_or_default();
     let pid = state["pid"].as_i64().unwrap_or(0) as i32;
