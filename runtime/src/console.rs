@@ -173,8 +173,13 @@ pub fn set_size(fd: &impl AsRawFd, rows: u16, cols: u16) -> Result<(), ConsoleEr
 /// -t` without a console socket) ONLCR is cleared, as runc does, so the
 /// caller reads what the process wrote, "\n" and not "\r\n"; done here,
 /// before the process can write anything.
-pub fn give_master(socket: &OwnedFd, size: Option<oci_spec::runtime::Box>, raw_output: bool) -> Result<Pty, ConsoleError> {
+///
+/// The peer belongs to the process's `uid`, mode 0620, as runc leaves it:
+/// the process owns its terminal (mesg, ttyname checks).
+pub fn give_master(socket: &OwnedFd, size: Option<oci_spec::runtime::Box>, raw_output: bool, uid: u32) -> Result<Pty, ConsoleError> {
     let pty = open_pty()?;
+    nix::unistd::fchown(&pty.peer, Some(nix::unistd::Uid::from_raw(uid)), None).map_err(sys("chown of the pty"))?;
+    nix::sys::stat::fchmod(&pty.peer, nix::sys::stat::Mode::from_bits_truncate(0o620)).map_err(sys("chmod of the pty"))?;
     if let Some(sz) = size {
         set_size(&pty.peer, sz.height() as u16, sz.width() as u16)?;
     }

@@ -601,8 +601,13 @@ fn no_extra_fds_with_preserve_fds() {
 // ---------- terminal ----------
 
 fn console_run(script: &str) -> String {
+    console_run_as(script, 0)
+}
+
+fn console_run_as(script: &str, uid: u32) -> String {
     let mut c = Container::sh(script);
     c.spec.set("/process/terminal", json!(true));
+    c.spec.set("/process/user/uid", json!(uid));
     let sock = c.dir.join("console.sock");
     let l = console::console_listener(&sock);
     std::thread::scope(|s| {
@@ -633,6 +638,14 @@ fn terminal_isatty_all_stdio() {
 fn terminal_dev_console_exists() {
     let out = console_run("test -c /dev/console && echo console-ok");
     assert!(out.contains("console-ok"), "{out:?}");
+}
+
+/// The process owns its terminal: the pty's peer belongs to its uid, mode
+/// 0620 (runc chowns it).
+#[test]
+fn terminal_belongs_to_the_process_user() {
+    let out = console_run_as("stat -c '%u %a' $(tty)", 1000);
+    assert_eq!(out.trim(), "1000 620", "{out:?}");
 }
 
 #[test]

@@ -352,7 +352,7 @@ fn setup(a: &ChildArgs) -> Result<std::convert::Infallible, init::InitError> {
     }
     nix::unistd::setsid().map_err(|err| init::InitError::Sys { what: "setsid", err })?;
     if let Some(sock) = &a.console {
-        let pty = console::give_master(sock, a.process.console_size(), a.console_ours)?;
+        let pty = console::give_master(sock, a.process.console_size(), a.console_ours, a.process.user().uid())?;
         console::become_stdio(&pty.peer)?;
     }
     let linux = a.config.linux().as_ref();

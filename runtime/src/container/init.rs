@@ -254,7 +254,7 @@ fn setup(a: &InitArgs) -> Result<Prepared, InitError> {
     let process = a.spec.process().as_ref().ok_or(sys("process")(nix::Error::EINVAL))?;
     if process.terminal().unwrap_or(false) {
         if let Some(sock) = &a.console {
-            let pty = console::give_master(sock, process.console_size(), a.console_ours)?;
+            let pty = console::give_master(sock, process.console_size(), a.console_ours, process.user().uid())?;
             let root = nix::fcntl::open("/", nix::fcntl::OFlag::O_PATH | nix::fcntl::OFlag::O_DIRECTORY | nix::fcntl::OFlag::O_CLOEXEC, nix::sys::stat::Mode::empty())
                 .map_err(sys("open /"))?;
             console::mount_console(root.as_fd(), &pty.peer)?;
