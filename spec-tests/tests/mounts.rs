@@ -654,3 +654,17 @@ fn recursive_mount_options_apply_to_the_mount_and_its_submounts() {
         }
     }
 }
+
+/// A tmpfs mounted without `mode=` keeps the mode of the directory it
+/// covers (runc), instead of tmpfs's own 1777.
+#[test]
+fn tmpfs_without_mode_keeps_the_mode_of_its_mount_point() {
+    let mut c = Container::private(&["stat", "-c", "%a", "/data"]);
+    c.spec.mount("/data", "tmpfs", "tmpfs", &["nosuid", "nodev"]);
+    let dir = c.rootfs().join("data");
+    std::fs::create_dir(&dir).unwrap();
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o750)).unwrap();
+    let o = c.run();
+    assert_eq!(o.ok().trim(), "750", "{o}");
+}

@@ -84,7 +84,15 @@ pub fn mount_one(ctx: &Ctx, m: &Mount) -> Result<(), MountError> {
         }
         let target = mkdir_all(ctx.root, dest, 0o755).map_err(|e| MountError::Dest(dest.clone(), e))?;
         let src = source.display().to_string();
-        let data = opts.data();
+        let mut data = opts.data();
+        // A tmpfs without mode= keeps the mode of the directory it covers,
+        // as in runc (tmpfs itself would make it 1777).
+        if typ == "tmpfs" && !opts.data.iter().any(|d| d.starts_with("mode=")) {
+            if let Ok(st) = nix::sys::stat::fstat(&target) {
+                let mode = format!("mode={:o}", st.st_mode & 0o7777);
+                data = Some(data.map_or(mode.clone(), |d| format!("{d},{mode}")));
+            }
+        }
         let res = mount(
             Some(src.as_str()),
             fd_path(&target).as_str(),
