@@ -44,8 +44,9 @@ mod tests {
         assert_eq!(parse("SIGKILL").unwrap(), 9);
         assert_eq!(parse("sigterm").unwrap(), 15);
         assert_eq!(parse("9").unwrap(), 9);
+        assert_eq!(parse("0").unwrap(), 0, "signal 0: does the process exist");
         assert_eq!(parse("SIGRTMIN+1").unwrap(), libc::SIGRTMIN() + 1);
-        for bad in ["", "0", "-1", "999", "SIGNOPE", "RTMIN+99"] {
+        for bad in ["", "-1", "999", "SIGNOPE", "RTMIN+99"] {
             assert!(parse(bad).is_err(), "{bad}");
         }
     }
