@@ -234,7 +234,7 @@ impl Store {
         Ok(ContainerDir {
             durable: persistent(&lock),
             path,
-            _lock: lock,
+            lock,
             remove_on_drop: true,
         })
     }
@@ -275,7 +275,7 @@ impl Store {
         Ok(ContainerDir {
             durable: persistent(&lock),
             path,
-            _lock: lock,
+            lock,
             remove_on_drop: false,
         })
     }
@@ -371,8 +371,8 @@ fn read_state(dir: &Path) -> Result<ContainerState, StateError> {
 /// never committed removes it, so a failed `create` leaves nothing behind.
 pub struct ContainerDir {
     path: PathBuf,
-    /// The directory, open and flock'ed.
-    _lock: File,
+    /// The directory, open and flock'ed (and synced after state.json).
+    lock: File,
     /// Whether the directory outlives a power loss (not tmpfs): then
     /// state.json is synced.
     durable: bool,
@@ -429,20 +429,24 @@ impl ContainerDir {
     }
 
     /// Write state.json; on a persistent filesystem its data reaches the
-    /// disk before the rename does, so not even a power loss leaves it torn.
+    /// disk before the rename does, and the rename before we return, so not
+    /// even a power loss leaves it torn or stale.
     pub fn write(&self, state: &ContainerState) -> Result<(), StateError> {
         let data = serde_json::to_vec(state).map_err(|e| StateError::Corrupt(self.path.clone(), e))?;
-        self.write_atomic(STATE_FILE, &data, self.durable)
+        self.write_atomic(STATE_FILE, &data, self.durable)?;
+        if self.durable {
+            self.lock.sync_all().map_err(|e| StateError::Io(self.path.clone(), e))?;
+        }
+        Ok(())
     }
 
     /// A temp file renamed into place, its data synced first if `sync`:
-    /// then after a power loss the name holds the old or the new content
-    /// (which of the two the directory's own sync would decide: not synced,
-    /// since either is whole). Only state.json is synced: the cgroup record
-    /// and the config serve to clean up after a crashed husk, and a power
-    /// loss takes the cgroups and processes with it (and `delete --force`
-    /// copes with torn files anyway). Each sync costs ~0.5 ms on this
-    /// project's ext4 test machine, nothing on tmpfs.
+    /// then after a power loss the name holds the old or the new content.
+    /// Only state.json is synced (and its directory, by [`Self::write`]):
+    /// the cgroup record and the config serve to clean up after a crashed
+    /// husk, a power loss takes the cgroups and processes with it, and
+    /// `delete --force` copes with torn files anyway. Each sync costs
+    /// ~0.5 ms on this project's ext4 test machine, nothing on tmpfs.
     fn write_atomic(&self, name: &str, data: &[u8], sync: bool) -> Result<(), StateError> {
         let tmp = self.path.join(format!(".{name}.tmp"));
         let dst = self.path.join(name);
