@@ -76,7 +76,10 @@ suite() {
         for i in 1 2 3 4 5; do
             timeout 30 "${CTR[@]}" task exec --exec-id "short$i" "$d" true </dev/null >/dev/null 2>&1
         done
-        sleep 0.5
+        # The last execs' copy threads may take a moment to finish on a
+        # loaded machine; a leaked one never does.
+        threads_back() { [ "$(ls "/proc/$shim_pid/task" 2>/dev/null | wc -l)" -le "$before" ]; }
+        wait_for 10 threads_back
         after=$(ls "/proc/$shim_pid/task" 2>/dev/null | wc -l)
         if [ "$before" -gt 0 ] && [ "$after" -le "$before" ]; then
             pass "husk: 5 short execs leave no shim thread behind ($before -> $after)"
