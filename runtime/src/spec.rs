@@ -100,27 +100,49 @@ pub fn read_limited(path: &Path) -> Result<Vec<u8>, SpecError> {
 }
 
 pub fn parse(path: &Path, raw: &[u8]) -> Result<Spec, SpecError> {
-    parse_with_unknown_caps(path, raw, &["process", "capabilities"])
+    parse_or_repair(path, raw, |doc| drop_unknown_caps(doc.pointer_mut("/process/capabilities")))
 }
 
-/// An exec's process.json, as [`parse`] does config.json.
+/// An exec's process.json, as [`parse`] does config.json; one without
+/// `user` runs as uid 0, gid 0, as in runc (the spec type requires it).
 pub fn parse_process(path: &Path, raw: &[u8]) -> Result<oci_spec::runtime::Process, SpecError> {
-    parse_with_unknown_caps(path, raw, &["capabilities"])
+    parse_or_repair(path, raw, |doc| {
+        let no_user = doc.as_object_mut().is_some_and(|m| {
+            let missing = !m.contains_key("user");
+            if missing {
+                m.insert("user".into(), serde_json::json!({"uid": 0, "gid": 0}));
+            }
+            missing
+        });
+        drop_unknown_caps(doc.get_mut("capabilities")) | no_user
+    })
 }
 
-/// Parse, but capability names this build does not know (a newer spec on
-/// an older runtime) are dropped with a warning, as runc does, rather than
-/// failing the whole document. Only a document that fails to parse pays
-/// for the second look; `caps_at` is where its capabilities object is.
-fn parse_with_unknown_caps<T: serde::de::DeserializeOwned>(path: &Path, raw: &[u8], caps_at: &[&str]) -> Result<T, SpecError> {
+/// Parse; a document that fails gets a second look: `repair` fills in what
+/// runc tolerates and says whether it changed anything, and the result is
+/// parsed again. Only documents that fail pay for it.
+fn parse_or_repair<T: serde::de::DeserializeOwned>(
+    path: &Path,
+    raw: &[u8],
+    repair: impl FnOnce(&mut serde_json::Value) -> bool,
+) -> Result<T, SpecError> {
     let err = match parse_json(path, raw) {
         Ok(v) => return Ok(v),
         Err(e) => e,
     };
     let Ok(mut doc) = serde_json::from_slice::<serde_json::Value>(raw) else { return Err(err) };
-    let Some(caps) = caps_at.iter().try_fold(&mut doc, |v, k| v.get_mut(*k)).and_then(|c| c.as_object_mut()) else {
+    if !repair(&mut doc) {
         return Err(err);
-    };
+    }
+    let fixed = serde_json::to_vec(&doc).map_err(|_| err)?;
+    parse_json(path, &fixed)
+}
+
+/// Capability names this build does not know (a newer spec on an older
+/// runtime) are dropped with a warning, as runc does, rather than failing
+/// the whole document. True if any was dropped.
+fn drop_unknown_caps(caps: Option<&mut serde_json::Value>) -> bool {
+    let Some(caps) = caps.and_then(|c| c.as_object_mut()) else { return false };
     let mut dropped = std::collections::BTreeSet::new();
     for list in caps.values_mut().filter_map(|l| l.as_array_mut()) {
         list.retain(|c| {
@@ -132,12 +154,10 @@ fn parse_with_unknown_caps<T: serde::de::DeserializeOwned>(path: &Path, raw: &[u
         });
     }
     if dropped.is_empty() {
-        return Err(err);
+        return false;
     }
-    let fixed = serde_json::to_vec(&doc).map_err(|_| err)?;
-    let parsed = parse_json(path, &fixed)?;
     tracing::warn!("ignoring unknown or unavailable capabilities: {}", dropped.into_iter().collect::<Vec<_>>().join(" "));
-    Ok(parsed)
+    true
 }
 
 /// Any JSON document of ours (config.json, exec's process.json), with a

@@ -273,21 +273,33 @@ impl CgroupRecord {
         // only if it is empty now, and left quietly otherwise.
         for dir in self.created.iter().rev() {
             let own = self.placements.iter().any(|p| &p.path == dir);
-            let mut tries = 0;
-            loop {
+            let res = if own {
+                remove_dir_when_free(dir, std::time::Duration::from_secs(1))
+            } else {
                 match std::fs::remove_dir(dir) {
-                    Ok(()) => break,
-                    Err(e) if e.kind() == std::io::ErrorKind::NotFound => break,
-                    Err(e) if !own && matches!(e.raw_os_error(), Some(libc::EBUSY | libc::ENOTEMPTY)) => break,
-                    Err(e) if e.raw_os_error() == Some(libc::EBUSY) && tries < 200 => {
-                        tries += 1;
-                        std::thread::sleep(std::time::Duration::from_millis(5));
-                    }
-                    Err(e) => return Err(CgroupError::Io(dir.clone(), e)),
+                    Err(e) if matches!(e.raw_os_error(), Some(libc::ENOENT | libc::EBUSY | libc::ENOTEMPTY)) => Ok(()),
+                    other => other,
                 }
-            }
+            };
+            res.map_err(|e| CgroupError::Io(dir.clone(), e))?;
         }
         Ok(())
+    }
+}
+
+/// rmdir a cgroup directory, retrying for up to `patience` while it is
+/// EBUSY: processes just killed may still be being torn down. A directory
+/// that is gone already is fine.
+pub fn remove_dir_when_free(dir: &Path, patience: std::time::Duration) -> std::io::Result<()> {
+    let deadline = std::time::Instant::now() + patience;
+    loop {
+        match std::fs::remove_dir(dir) {
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(()),
+            Err(e) if e.raw_os_error() == Some(libc::EBUSY) && std::time::Instant::now() < deadline => {
+                std::thread::sleep(std::time::Duration::from_millis(5));
+            }
+            other => return other,
+        }
     }
 }
 

@@ -179,25 +179,12 @@ pub fn exec(store: &Store, opts: &ExecOptions) -> Result<i32, ContainerError> {
     }
 }
 
-/// A process.json without `user` runs as uid 0, gid 0, as in runc (the
-/// spec type requires the field).
-fn with_default_user(raw: &[u8]) -> std::borrow::Cow<'_, [u8]> {
-    match serde_json::from_slice::<serde_json::Value>(raw) {
-        Ok(serde_json::Value::Object(mut m)) if !m.contains_key("user") => {
-            m.insert("user".into(), serde_json::json!({"uid": 0, "gid": 0}));
-            serde_json::to_vec(&m).map_or(std::borrow::Cow::Borrowed(raw), std::borrow::Cow::Owned)
-        }
-        // Anything else is parsed (and its errors reported) as it is.
-        _ => std::borrow::Cow::Borrowed(raw),
-    }
-}
-
 /// The process to run: a process.json, or the container's own process with
 /// the command line's changes, as runc builds it.
 fn build_process(config: &Spec, o: &ExecOptions) -> Result<Process, ContainerError> {
     if let Some(path) = &o.process {
         let raw = spec::read_limited(path)?;
-        let p: Process = spec::parse_process(path, &with_default_user(&raw))?;
+        let p: Process = spec::parse_process(path, &raw)?;
         spec::validate_process(&p)?;
         return Ok(p);
     }

@@ -286,7 +286,7 @@ fn setup(a: &InitArgs) -> Result<Prepared, InitError> {
     // loaded as late as possible.
     let seccomp = match (&a.seccomp_listener, seccomp) {
         (Some(_), stage) => {
-            let creating: serde_json::Value = serde_json::from_str(&hook_state(a, pid, Status::Creating)).unwrap_or_default();
+            let creating = ContainerState::new(a.id, a.spec, a.bundle, a.rootfs, pid, None).spec_state(Status::Creating).value();
             let metadata = linux.and_then(|l| l.seccomp().as_ref()).and_then(|s| s.listener_metadata().clone());
             notify_listener(a.seccomp_listener.as_ref(), stage, pid, metadata.as_deref(), creating)?;
             seccomp::Stage::None

@@ -211,22 +211,12 @@ fn planned_cgroups(dir: &ContainerDir, id: &str) -> Vec<std::path::PathBuf> {
 }
 
 fn remove_empty_cgroup(path: &std::path::Path) -> Result<(), ContainerError> {
-    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(2);
-    loop {
-        match std::fs::remove_dir(path) {
-            Ok(()) => return Ok(()),
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(()),
-            // A dying process may still be in it for a moment.
-            Err(e) if e.raw_os_error() == Some(libc::EBUSY) && std::time::Instant::now() < deadline => {
-                std::thread::sleep(std::time::Duration::from_millis(10));
-            }
-            Err(e) => {
-                return Err(ContainerError::Io(path.to_path_buf(), std::io::Error::new(e.kind(), format!(
-                    "cgroup of a create that was interrupted, not removed: {e} (processes husk cannot attribute to the container may be in it)"
-                ))))
-            }
-        }
-    }
+    // A dying process may still be in it for a moment.
+    crate::cgroups::remove_dir_when_free(path, std::time::Duration::from_secs(2)).map_err(|e| {
+        ContainerError::Io(path.to_path_buf(), std::io::Error::new(e.kind(), format!(
+            "cgroup of a create that was interrupted, not removed: {e} (processes husk cannot attribute to the container may be in it)"
+        )))
+    })
 }
 
 /// SIGKILL everything and wait until the init process is really gone.
