@@ -34,6 +34,47 @@ fn to_known_caps(set: Option<&SpecCaps>, known: &CapsHashSet) -> Result<CapsHash
     Ok(out)
 }
 
+/// Remove from every set of `p` the capabilities husk's own bounding set
+/// lacks (here CAP_SYS_RESOURCE on a host that withholds it): no process of
+/// ours can grant them, and runtime-spec 1.2 says a runtime SHOULD NOT
+/// fail on capabilities it cannot grant, but warn. Runs in the parent,
+/// where the warning reaches the log; the forked child inherits the same
+/// bounding set. Returns the names dropped.
+pub fn drop_ungrantable(p: &mut oci_spec::runtime::Process) -> Vec<String> {
+    let Some(mut c) = p.capabilities().clone() else { return Vec::new() };
+    let Ok(bounding) = caps::read(None, CapSet::Bounding) else { return Vec::new() };
+    let grantable = |cap: &oci_spec::runtime::Capability| {
+        // Names unknown to `caps` are left for `resolve` to judge.
+        Capability::from_str(&format!("CAP_{cap}")).map_or(true, |k| bounding.contains(&k))
+    };
+    let mut dropped: Vec<String> = Vec::new();
+    let mut filter = |set: Option<SpecCaps>| {
+        set.map(|s| {
+            s.into_iter()
+                .filter(|cap| {
+                    let ok = grantable(cap);
+                    let name = format!("CAP_{cap}");
+                    if !ok && !dropped.contains(&name) {
+                        dropped.push(name);
+                    }
+                    ok
+                })
+                .collect::<SpecCaps>()
+        })
+    };
+    c.set_bounding(filter(c.bounding().clone()));
+    c.set_effective(filter(c.effective().clone()));
+    c.set_permitted(filter(c.permitted().clone()));
+    c.set_inheritable(filter(c.inheritable().clone()));
+    c.set_ambient(filter(c.ambient().clone()));
+    if !dropped.is_empty() {
+        dropped.sort();
+        tracing::warn!("not granting {}: not in the runtime's own bounding set", dropped.join(", "));
+        p.set_capabilities(Some(c));
+    }
+    dropped
+}
+
 pub struct Resolved {
     pub bounding: CapsHashSet,
     pub effective: CapsHashSet,
@@ -78,6 +119,12 @@ pub fn drop_bounding(r: &Resolved) -> Result<(), CapError> {
     Ok(())
 }
 
+/// Make one permitted capability effective again, for a step between the
+/// uid change and [`apply`].
+pub fn raise_effective(cap: Capability) -> Result<(), CapError> {
+    caps::raise(None, CapSet::Effective, cap).map_err(|err| CapError::Set { set: "effective", err })
+}
+
 /// Set inheritable, effective, permitted, then ambient. The order keeps each
 /// step legal: inheritable may only grow within the old permitted set, and
 /// effective must stay within permitted.
@@ -99,6 +146,26 @@ pub fn apply(r: &Resolved) -> Result<(), CapError> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn ungrantable_capabilities_are_dropped_from_every_set() {
+        let bounding = caps::read(None, CapSet::Bounding).unwrap();
+        let all: Vec<String> = caps::all().iter().map(|c| c.to_string()).collect();
+        let mut p: oci_spec::runtime::Process = serde_json::from_value(serde_json::json!({
+            "cwd": "/", "args": ["sh"], "user": {"uid": 0, "gid": 0},
+            "capabilities": {"bounding": all, "effective": all, "permitted": all, "inheritable": all, "ambient": ["CAP_KILL"]}
+        }))
+        .unwrap();
+        let dropped = drop_ungrantable(&mut p);
+        let missing: Vec<String> = caps::all().difference(&bounding).map(|c| c.to_string()).collect();
+        assert_eq!(dropped.len(), missing.len(), "{dropped:?} vs {missing:?}");
+        let c = p.capabilities().clone().unwrap();
+        let in_bounding = |set: &Option<SpecCaps>| set.iter().flatten().all(|cap| bounding.contains(&Capability::from_str(&format!("CAP_{cap}")).unwrap()));
+        for set in [c.bounding(), c.effective(), c.permitted(), c.inheritable(), c.ambient()] {
+            assert!(in_bounding(set));
+        }
+        assert_eq!(c.bounding().as_ref().unwrap().len(), bounding.intersection(&caps::all()).count());
+    }
 
     #[test]
     fn converts_spec_names() {

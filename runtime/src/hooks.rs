@@ -30,12 +30,27 @@ pub enum HookError {
     },
 }
 
-/// Run each hook in order; the first failure stops the rest.
+/// Run each hook in order; the first failure stops the rest (prestart,
+/// createRuntime, createContainer, startContainer: the operation fails).
 pub fn run_all(kind: &'static str, hooks: Option<&Vec<Hook>>, state: &[u8]) -> Result<(), HookError> {
     for h in hooks.into_iter().flatten() {
         run(kind, h, state)?;
     }
     Ok(())
+}
+
+/// Run every hook in order, warning about each one that fails: poststart
+/// and poststop come after the fact, and the runtime-spec says the
+/// remaining hooks and the lifecycle MUST go on. Returns the failures.
+pub fn run_all_warning(kind: &'static str, hooks: Option<&Vec<Hook>>, state: &[u8]) -> Vec<HookError> {
+    let mut failed = Vec::new();
+    for h in hooks.into_iter().flatten() {
+        if let Err(e) = run(kind, h, state) {
+            tracing::warn!("{e}");
+            failed.push(e);
+        }
+    }
+    failed
 }
 
 pub fn run(kind: &'static str, hook: &Hook, state: &[u8]) -> Result<(), HookError> {
@@ -170,6 +185,21 @@ mod tests {
         let e = run("createRuntime", &h, b"{}").unwrap_err();
         assert!(matches!(e, HookError::Timeout { .. }));
         assert!(t.elapsed() < std::time::Duration::from_secs(5));
+    }
+
+    #[test]
+    fn a_failing_poststop_hook_does_not_stop_the_next_ones() {
+        let dir = tempfile::tempdir().unwrap();
+        let out = dir.path().join("out");
+        let hooks: Vec<Hook> = vec![
+            hook(serde_json::json!({"path": "/bin/sh", "args": ["sh", "-c", "exit 1"]})),
+            hook(serde_json::json!({"path": "/nonexistent/hook"})),
+            hook(serde_json::json!({"path": "/bin/sh", "args": ["sh", "-c", format!("echo ran > {}", out.display())]})),
+        ];
+        let failed = run_all_warning("poststop", Some(&hooks), b"{}");
+        assert_eq!(failed.len(), 2);
+        assert_eq!(std::fs::read_to_string(&out).unwrap(), "ran\n");
+        assert!(run_all("prestart", Some(&hooks), b"{}").is_err());
     }
 
     #[test]

@@ -67,6 +67,11 @@ pub struct Plan {
 }
 
 impl Plan {
+    /// Does the container get a mount namespace other than the runtime's?
+    pub fn own_mount_ns(&self) -> bool {
+        self.new.contains(CloneFlags::CLONE_NEWNS) || self.join.iter().any(|(t, _)| *t == LinuxNamespaceType::Mount)
+    }
+
     pub fn from_spec(linux: &Linux) -> Result<Plan, NsError> {
         let mut plan = Plan {
             new: CloneFlags::empty(),

@@ -21,6 +21,10 @@ pub enum ProcessError {
     NotExecutable(String, String),
     #[error("chdir to cwd ({0:?}) set in config.json failed: {1}")]
     Cwd(PathBuf, nix::Error),
+    #[error("cwd ({0:?}) set in config.json: getcwd failed: {1}")]
+    Getcwd(PathBuf, nix::Error),
+    #[error("cwd ({0:?}) set in config.json is outside the container's root ({1:?})")]
+    CwdOutside(PathBuf, PathBuf),
     #[error("argument or environment contains a NUL byte")]
     Nul,
 }
@@ -96,9 +100,19 @@ pub fn set_umask(p: &Process) {
 /// "(unreachable)") for a directory outside our root.
 pub fn chdir(p: &Process) -> Result<(), ProcessError> {
     nix::unistd::chdir(p.cwd()).map_err(|e| ProcessError::Cwd(p.cwd().clone(), e))?;
-    match std::env::current_dir() {
+    match nix::unistd::getcwd() {
         Ok(d) if d.is_absolute() && !d.starts_with("(unreachable)") => Ok(()),
-        _ => Err(ProcessError::Cwd(p.cwd().clone(), nix::Error::ENOENT)),
+        Ok(d) => Err(ProcessError::CwdOutside(p.cwd().clone(), d)),
+        Err(e) => Err(ProcessError::Getcwd(p.cwd().clone(), e)),
+    }
+}
+
+/// After a failed privileged `chdir`: should it be tried again as the
+/// container's user (permission denied), or is the error final?
+pub fn retry_as_user(e: ProcessError) -> Result<bool, ProcessError> {
+    match e {
+        ProcessError::Cwd(_, nix::Error::EACCES | nix::Error::EPERM) => Ok(true),
+        e => Err(e),
     }
 }
 

@@ -209,11 +209,6 @@ pub fn validate(spec: &Spec) -> Result<(), SpecError> {
                 "uidMappings/gidMappings need a user namespace".into(),
             ));
         }
-        if !seen.contains(&LinuxNamespaceType::Mount) {
-            return Err(SpecError::Invalid(
-                "husk needs a mount namespace (new or joined) to set up the root filesystem".into(),
-            ));
-        }
         for key in linux.sysctl().iter().flat_map(|s| s.keys()) {
             if key.is_empty() || key.starts_with(['/', '.']) || key.contains("..") {
                 return Err(SpecError::Invalid(format!("invalid sysctl name {key:?}")));

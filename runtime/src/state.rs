@@ -409,7 +409,17 @@ impl ContainerDir {
 
     /// The cgroups `create` recorded ([`CGROUP_FILE`]).
     pub fn read_cgroup(&self) -> Result<CgroupRecord, StateError> {
-        let path = self.path.join(CGROUP_FILE);
+        self.read_record(CGROUP_FILE)
+    }
+
+    pub fn write_cgroup(&self, rec: &CgroupRecord) -> Result<(), StateError> {
+        self.write_record(CGROUP_FILE, rec)
+    }
+
+    /// A small JSON record `create` left for cleaning up (NotFound when it
+    /// was never written).
+    pub fn read_record<T: serde::de::DeserializeOwned>(&self, name: &str) -> Result<T, StateError> {
+        let path = self.path.join(name);
         let raw = crate::procfs::read_small(&path).map_err(|e| match e.kind() {
             std::io::ErrorKind::NotFound => StateError::NotFound,
             _ => StateError::Io(path.clone(), e),
@@ -417,9 +427,9 @@ impl ContainerDir {
         serde_json::from_slice(&raw).map_err(|e| StateError::Corrupt(path, e))
     }
 
-    pub fn write_cgroup(&self, rec: &CgroupRecord) -> Result<(), StateError> {
+    pub fn write_record<T: serde::Serialize>(&self, name: &str, rec: &T) -> Result<(), StateError> {
         let data = serde_json::to_vec(rec).map_err(|e| StateError::Corrupt(self.path.clone(), e))?;
-        self.write_file(CGROUP_FILE, &data)
+        self.write_file(name, &data)
     }
 
     /// Write a file in the directory atomically: readers, and a `husk`

@@ -97,6 +97,29 @@ macro_rules! propagation_tests {
 
 propagation_tests! {
     rootfs_propagation_private: "private", |m| m.optional.iter().all(|o| !o.starts_with("shared:") && !o.starts_with("master:")),
+    rootfs_propagation_rprivate: "rprivate", |m| m.optional.iter().all(|o| !o.starts_with("shared:") && !o.starts_with("master:")),
+}
+
+/// An unbindable / must not keep the runtime from binding the rootfs and
+/// the read-only paths first (runtime-tools'
+/// linux_rootfs_propagation).
+macro_rules! unbindable_tests {
+    ($($name:ident: $prop:expr,)*) => {$(
+        #[test]
+        #[ignore = "runc 1.1.5 makes / unbindable before binding the rootfs, which then fails with EINVAL"]
+        fn $name() {
+            let mi = mountinfo(|s| { s.set("/linux/rootfsPropagation", json!($prop)); });
+            let root = mount_of(&mi, "/");
+            assert!(root.optional.iter().any(|o| o == "unbindable"), "rootfsPropagation {}: optional fields {:?}", $prop, root.optional);
+            // A read-only path is a bind mount of itself.
+            assert!(mount_of(&mi, "/proc/sys").has_opt("ro"), "read-only path missing:\n{mi}");
+        }
+    )*};
+}
+
+unbindable_tests! {
+    rootfs_propagation_unbindable: "unbindable",
+    rootfs_propagation_runbindable: "runbindable",
 }
 
 #[test]

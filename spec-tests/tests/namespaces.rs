@@ -387,3 +387,119 @@ fn detached_container_keeps_namespaces_distinct() {
     }
     let _ = Duration::from_secs(0);
 }
+
+// ---------- no mount namespace: the runtime's is inherited ----------
+
+/// Mounts whose mount point is at or under `dir`, as the host sees them.
+fn host_mounts_under(dir: &std::path::Path) -> Vec<String> {
+    let d = dir.to_str().unwrap();
+    parse_mountinfo(&std::fs::read_to_string("/proc/self/mountinfo").unwrap())
+        .into_iter()
+        .map(|m| m.mount_point)
+        .filter(|p| p == d || p.starts_with(&format!("{d}/")))
+        .collect()
+}
+
+/// A container without a mount namespace. No masked or read-only paths:
+/// runc 1.1.5 refuses those without one ("unable to restrict sys entries
+/// without a private MNT namespace"); husk's own test is below.
+fn without_mount_ns(script: &str) -> (Container, Sweep) {
+    let mut c = Container::private_sh(script);
+    c.spec.remove_namespace("mount");
+    c.spec.remove("/linux/maskedPaths").remove("/linux/readonlyPaths");
+    std::fs::write(c.rootfs().join("marker"), "in-the-rootfs\n").unwrap();
+    let sweep = Sweep(c.rootfs());
+    (c, sweep)
+}
+
+/// Detaches whatever a runtime left mounted under a rootfs (runc does).
+struct Sweep(std::path::PathBuf);
+
+impl Drop for Sweep {
+    fn drop(&mut self) {
+        if !host_mounts_under(&self.0).is_empty() {
+            let _ = std::process::Command::new("umount").args(["-R", "-l"]).arg(&self.0).status();
+        }
+    }
+}
+
+/// config-linux.md: "If a namespace type is not specified in the
+/// namespaces array, the container MUST inherit the runtime namespace of
+/// that type." The process still runs in its own root.
+#[test]
+fn no_mount_namespace_inherits_the_runtimes() {
+    let (c, _sweep) = without_mount_ns("readlink /proc/self/ns/mnt; cat /marker; test -e /proc/self/status && echo proc");
+    let out = c.run().ok().to_string();
+    let lines: Vec<&str> = out.lines().collect();
+    assert_eq!(lines, [host_ns("mnt").as_str(), "in-the-rootfs", "proc"], "{out}");
+}
+
+/// Every namespace type left out: each one is the runtime's (runtime-tools'
+/// linux_ns_itype).
+#[test]
+fn no_namespaces_at_all_inherits_every_runtime_namespace() {
+    let (mut c, _sweep) = without_mount_ns("for n in mnt pid net ipc uts cgroup; do readlink /proc/self/ns/$n; done");
+    c.spec.set("/linux/namespaces", json!([]));
+    c.spec.remove("/hostname");
+    let out = c.run().ok().to_string();
+    let want: Vec<String> = ["mnt", "pid", "net", "ipc", "uts", "cgroup"].iter().map(|k| host_ns(k)).collect();
+    assert_eq!(out.lines().collect::<Vec<_>>(), want, "{out}");
+}
+
+/// Its mounts are made on the host, so they must all go at delete (runc
+/// 1.1.5 leaves the container's /proc, /dev, /sys and more mounted).
+#[test]
+#[ignore = "runc 1.1.5 leaves the container's mounts on the host"]
+fn no_mount_namespace_leaves_no_mount_on_the_host() {
+    let (c, _sweep) = without_mount_ns("sleep 60");
+    let before = host_mounts_under(&c.rootfs());
+    c.create_ok();
+    assert!(host_mounts_under(&c.rootfs()).len() > before.len() + 3, "the container's mounts are on the host");
+    c.start_ok();
+    assert!(c.delete_force().success());
+    assert_eq!(host_mounts_under(&c.rootfs()), before, "after delete --force of a running container");
+    c.create_ok();
+    assert!(c.delete().success());
+    assert_eq!(host_mounts_under(&c.rootfs()), before, "after delete of a created container");
+    let (c2, _sweep2) = without_mount_ns("true");
+    let before = host_mounts_under(&c2.rootfs());
+    c2.run().ok();
+    assert_eq!(host_mounts_under(&c2.rootfs()), before, "after run");
+}
+
+#[test]
+#[ignore = "runc 1.1.5 leaves the container's mounts on the host"]
+fn no_mount_namespace_failed_create_leaves_no_mount_on_the_host() {
+    let (mut c, _sweep) = without_mount_ns("true");
+    // /proc and /dev are mounted before this one fails.
+    c.spec.bind(std::path::Path::new("/nonexistent/source"), "/data", &[]);
+    let before = host_mounts_under(&c.rootfs());
+    c.create().assert_failed_with_message();
+    assert_eq!(host_mounts_under(&c.rootfs()), before);
+    assert!(c.state().is_none());
+}
+
+/// exec enters the container's root even though there is no mount
+/// namespace to join.
+#[test]
+#[ignore = "runc 1.1.5 runs an exec'd process of such a container in the host's root"]
+fn no_mount_namespace_exec_runs_in_the_container_root() {
+    let (c, _sweep) = without_mount_ns("sleep 60");
+    c.create_ok();
+    c.start_ok();
+    let out = c.rt(&["exec", &c.id, "cat", "/marker"]);
+    assert_eq!(out.ok().trim(), "in-the-rootfs");
+}
+
+/// Masked and read-only paths work without a mount namespace too: they
+/// are mounted under the rootfs like the rest, and go at delete.
+#[test]
+#[ignore = "runc 1.1.5 refuses maskedPaths and readonlyPaths without a mount namespace"]
+fn no_mount_namespace_masked_and_readonly_paths_apply() {
+    let (mut c, _sweep) = without_mount_ns("cat /proc/kcore | wc -c; echo x > /proc/sysrq-trigger 2>/dev/null || echo read-only");
+    c.spec.set("/linux/maskedPaths", json!(["/proc/kcore"])).set("/linux/readonlyPaths", json!(["/proc/sysrq-trigger"]));
+    let before = host_mounts_under(&c.rootfs());
+    let out = c.run().ok().to_string();
+    assert_eq!(out.lines().map(str::trim).collect::<Vec<_>>(), ["0", "read-only"], "{out}");
+    assert_eq!(host_mounts_under(&c.rootfs()), before);
+}

@@ -17,6 +17,7 @@ use crate::cgroups::{self, CgroupRecord};
 use crate::console;
 use crate::hooks;
 use crate::namespaces::Plan;
+use crate::rootfs::host_mountns;
 use crate::spec::{self, Bundle};
 use crate::state::{self, ContainerDir, ContainerState, Status, Store};
 use crate::sync::{self, Msg};
@@ -51,7 +52,7 @@ pub struct Created {
 
 pub fn create(store: &Store, opts: &CreateOptions) -> Result<Created, ContainerError> {
     let _create = tracing::debug_span!("create").entered();
-    let bundle = tracing::debug_span!("load_config").in_scope(|| spec::load_bundle(&opts.bundle))?;
+    let mut bundle = tracing::debug_span!("load_config").in_scope(|| spec::load_bundle(&opts.bundle))?;
     let prep = tracing::debug_span!("state_dir").entered();
     let mut dir = store.create(&opts.id)?;
     let terminal = bundle
@@ -74,6 +75,9 @@ pub fn create(store: &Store, opts: &CreateOptions) -> Result<Created, ContainerE
         return Err(cgroups::CgroupError::Systemd.into());
     }
     check_host_support(&bundle.spec)?;
+    if let Some(p) = bundle.spec.process_mut() {
+        crate::capabilities::drop_ungrantable(p);
+    }
     dir.write_file(state::CONFIG_FILE, &bundle.raw)?;
     check_preserved_fds(opts.preserve_fds)?;
     let start = make_fifos(&dir)?;
@@ -104,11 +108,16 @@ pub fn create(store: &Store, opts: &CreateOptions) -> Result<Created, ContainerE
         Some(s) => crate::seccomp::connect_listener(s).map_err(|e| ContainerError::Init(e.to_string()))?,
         None => None,
     };
+    let host_mounts = HostMountGuard(match ns.own_mount_ns() {
+        true => None,
+        false => Some(bind_in_host_mount_ns(&bundle.rootfs, &dir)?),
+    });
     let (pid, chan) = tracing::debug_span!("clone").in_scope(|| spawn(&bundle, opts, &ns, &cgroup, start, console, listener))?;
     let kill_guard = ChildGuard(Some(pid));
     let st = tracing::debug_span!("container_setup").in_scope(|| handshake(&bundle, opts, &chan, &cgroup, pid, &mut dir))?;
     let pty_master = own_console.map(|s| console::recv_master(&s)).transpose()?;
     kill_guard.disarm();
+    host_mounts.disarm();
     guard.disarm();
     dir.commit();
     Ok(Created { pid, state: st, dir, pty_master })
@@ -357,6 +366,38 @@ impl Drop for ChildGuard {
         if let Some(pid) = self.0 {
             let _ = kill(Pid::from_raw(pid), Signal::SIGKILL);
             let _ = nix::sys::wait::waitpid(Pid::from_raw(pid), None);
+        }
+    }
+}
+
+/// Without a mount namespace of its own the container's mounts are made on
+/// the host, under one bind of the rootfs (see `rootfs::host_mountns`),
+/// recorded right away for `delete`.
+fn bind_in_host_mount_ns(rootfs: &Path, dir: &ContainerDir) -> Result<host_mountns::Record, ContainerError> {
+    let rec = host_mountns::bind_rootfs(rootfs)?;
+    if let Err(e) = dir.write_record(host_mountns::RECORD_FILE, &rec) {
+        let _ = host_mountns::release(&rec);
+        return Err(e.into());
+    }
+    Ok(rec)
+}
+
+/// Detaches the container's mounts on the host unless disarmed. Dropped
+/// after the child guard: the child is dead by then.
+struct HostMountGuard(Option<host_mountns::Record>);
+
+impl HostMountGuard {
+    fn disarm(mut self) {
+        self.0 = None;
+    }
+}
+
+impl Drop for HostMountGuard {
+    fn drop(&mut self) {
+        if let Some(r) = &self.0 {
+            if let Err(e) = host_mountns::release(r) {
+                tracing::warn!("{e}");
+            }
         }
     }
 }

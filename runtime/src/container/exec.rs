@@ -70,7 +70,8 @@ pub fn exec(store: &Store, opts: &ExecOptions) -> Result<i32, ContainerError> {
     let config_path = dir.path().join(state::CONFIG_FILE);
     let raw = spec::read_limited(&config_path)?;
     let config = spec::parse(&config_path, &raw)?;
-    let process = build_process(&config, opts)?;
+    let mut process = build_process(&config, opts)?;
+    crate::capabilities::drop_ungrantable(&mut process);
     if opts.apparmor.is_some() || process.apparmor_profile().as_ref().is_some_and(|p| !p.is_empty()) {
         crate::lsm::check_apparmor()?;
     }
@@ -98,6 +99,19 @@ pub fn exec(store: &Store, opts: &ExecOptions) -> Result<i32, ContainerError> {
         }
     }
     let in_userns = child_ns.contains(CloneFlags::CLONE_NEWUSER);
+    // A container in the runtime's mount namespace has only a chroot: the
+    // new process takes the init's root (the pidfd pins the process).
+    let root = match child_ns.contains(CloneFlags::CLONE_NEWNS) {
+        true => None,
+        false => Some(
+            nix::fcntl::open(
+                format!("/proc/{}/root", st.pid).as_str(),
+                nix::fcntl::OFlag::O_PATH | nix::fcntl::OFlag::O_DIRECTORY | nix::fcntl::OFlag::O_CLOEXEC,
+                nix::sys::stat::Mode::empty(),
+            )
+            .map_err(|err| ContainerError::Sys { what: "opening the container's root".into(), err })?,
+        ),
+    };
     let mut own_console = None;
     let console = match (&opts.console_socket, process.terminal().unwrap_or(false)) {
         (Some(p), true) => Some(console::connect(p)?),
@@ -126,6 +140,7 @@ pub fn exec(store: &Store, opts: &ExecOptions) -> Result<i32, ContainerError> {
                 chan: child_chan,
                 pidfd,
                 ns: child_ns,
+                root,
                 in_userns,
                 console,
                 console_ours: opts.console_socket.is_none(),
@@ -284,6 +299,8 @@ struct ChildArgs<'a> {
     chan: Channel,
     pidfd: OwnedFd,
     ns: CloneFlags,
+    /// The root to chroot into, when the container has no mount namespace.
+    root: Option<OwnedFd>,
     in_userns: bool,
     console: Option<OwnedFd>,
     /// See `InitArgs::console_ours`.
@@ -309,6 +326,7 @@ fn child(mut a: ChildArgs) -> ! {
     }
     let _ = nix::sys::prctl::set_dumpable(false);
     let mut keep = vec![a.chan.as_raw_fd(), a.pidfd.as_raw_fd()];
+    keep.extend(a.root.as_ref().map(|r| r.as_raw_fd()));
     keep.extend(a.console.as_ref().map(|c| c.as_raw_fd()));
     keep.extend(a.seccomp_listener.as_ref().map(|c| c.as_raw_fd()));
     process::close_fds_except(3 + a.preserve_fds, &keep);
@@ -331,6 +349,12 @@ fn setup(a: &ChildArgs) -> Result<std::convert::Infallible, init::InitError> {
     init::set_pdeathsig(true)?;
     init::apply_initial_affinity(Some(a.process))?;
     a.chan.expect(Msg::Go, "Go")?;
+    if let Some(root) = &a.root {
+        // Before joining a user namespace, which takes the right to chroot
+        // in the host's mount namespace.
+        nix::unistd::fchdir(root.as_fd()).map_err(|err| init::InitError::Sys { what: "entering the container's root", err })?;
+        nix::unistd::chroot(".").map_err(|err| init::InitError::Sys { what: "chroot", err })?;
+    }
     nix::sched::setns(a.pidfd.as_fd(), a.ns).map_err(|err| init::InitError::Sys { what: "joining the container's namespaces", err })?;
     if a.in_userns {
         let (g, u) = (nix::unistd::Gid::from_raw(0), nix::unistd::Uid::from_raw(0));

@@ -237,6 +237,7 @@ fn setup(a: &InitArgs) -> Result<Prepared, InitError> {
         cgroup: a.cgroup,
         new_cgroupns,
         in_userns,
+        own_mount_ns: a.ns.own_mount_ns(),
     })?;
     if wants_hook_sync(a.spec) {
         a.chan.send(&Msg::RunRuntimeHooks)?;
@@ -248,7 +249,7 @@ fn setup(a: &InitArgs) -> Result<Prepared, InitError> {
         let h = a.spec.hooks().as_ref();
         hooks::run_all("createContainer", h.and_then(|h| h.create_container().as_ref()), state.as_bytes())?;
     }
-    tracing::debug_span!("pivot_root").in_scope(|| rootfs::pivot(&root, a.rootfs, a.no_pivot))?;
+    tracing::debug_span!("pivot_root").in_scope(|| rootfs::pivot(&root, a.rootfs, a.no_pivot, a.ns.own_mount_ns()))?;
     drop(root);
     drop(_mounts);
     let process = a.spec.process().as_ref().ok_or(sys("process")(nix::Error::EINVAL))?;
@@ -387,9 +388,12 @@ pub struct Finalize<'a> {
 }
 
 /// rlimits, credentials, capabilities, cwd, no_new_privs, umask, and the
-/// resolved program. The seccomp filter is returned unloaded when it can
-/// wait until just before exec (noNewPrivileges), and is loaded here, while
-/// CAP_SYS_ADMIN is still held, when it cannot.
+/// resolved program. Everything husk itself needs (the cwd and its check,
+/// the program's path, the LSM labels, the credentials) is done before the
+/// seccomp filter is loaded, so a profile cannot break the runtime's own
+/// steps: with noNewPrivileges the filter waits until just before exec;
+/// without it, it must be loaded while CAP_SYS_ADMIN is still effective,
+/// which is here, after the uid change and before the final capset.
 pub fn finalize(f: &Finalize) -> Result<(Exec, seccomp::Stage), InitError> {
     let process = f.process;
     // Mark every fd of ours close-on-exec now, before a seccomp filter can be
@@ -419,11 +423,7 @@ pub fn finalize(f: &Finalize) -> Result<(Exec, seccomp::Stage), InitError> {
         // the container's cpuset allows, as runc gives.
         None => process_attrs::allow_all_cpus()?,
     }
-    let stage = match f.linux.and_then(|l| l.seccomp().as_ref()).map(seccomp::build).transpose()? {
-        None => seccomp::Stage::None,
-        Some(fl) if nnp => seccomp::Stage::Pending(fl),
-        Some(fl) => seccomp::Stage::Loaded(fl.load()?),
-    };
+    let filter = f.linux.and_then(|l| l.seccomp().as_ref()).map(seccomp::build).transpose()?;
     if let Some(p) = process.apparmor_profile().as_deref().filter(|p| !p.is_empty()) {
         crate::lsm::set_exec_label(crate::lsm::LabelKind::AppArmor, p).map_err(|e| InitError::Other(e.to_string()))?;
     }
@@ -431,12 +431,33 @@ pub fn finalize(f: &Finalize) -> Result<(Exec, seccomp::Stage), InitError> {
         crate::lsm::set_exec_label(crate::lsm::LabelKind::Selinux, l).map_err(|e| InitError::Other(e.to_string()))?;
     }
     capabilities::drop_bounding(&caps)?;
+    // The cwd while still privileged, as runc does: a directory the
+    // runtime's user can reach but the container's cannot still works; one
+    // only the container's user may enter is tried again after the switch.
+    let cwd_later = process::chdir(process).map_or_else(process::retry_as_user, |()| Ok(false))?;
     process::set_user(process, f.setgroups_ok)?;
-    capabilities::apply(&caps)?;
-    // Changing credentials cleared the parent-death signal.
-    set_pdeathsig(true)?;
-    process::chdir(process)?;
+    if cwd_later {
+        process::chdir(process)?;
+    }
     let path = process::find_executable(&args[0], &env)?;
+    let stage = match filter {
+        None => seccomp::Stage::None,
+        Some(fl) if nnp => seccomp::Stage::Pending(fl),
+        Some(fl) => {
+            // The uid change emptied the effective set (the permitted one
+            // was kept): loading a filter without no_new_privs needs
+            // CAP_SYS_ADMIN effective. The final capset below replaces it.
+            capabilities::raise_effective(caps::Capability::CAP_SYS_ADMIN)?;
+            seccomp::Stage::Loaded(fl.load()?)
+        }
+    };
+    let after_filter = |e: InitError| match &stage {
+        seccomp::Stage::Loaded(_) => InitError::Other(format!("{e} (after the container's seccomp filter was loaded; it may deny this call)")),
+        _ => e,
+    };
+    capabilities::apply(&caps).map_err(|e| after_filter(e.into()))?;
+    // Changing credentials cleared the parent-death signal.
+    set_pdeathsig(true).map_err(after_filter)?;
     if nnp {
         process::set_no_new_privs()?;
     }

@@ -50,4 +50,6 @@ pub enum ContainerError {
     Proc(#[from] crate::procfs::ProcError),
     #[error(transparent)]
     Netdev(#[from] crate::netdev::NetdevError),
+    #[error(transparent)]
+    Rootfs(#[from] crate::rootfs::RootfsError),
 }

@@ -10,6 +10,7 @@ use nix::unistd::Pid;
 
 use super::ContainerError;
 use crate::hooks;
+use crate::rootfs::host_mountns;
 use crate::state::{self, ContainerDir, ContainerState, Status, Store};
 
 pub fn status(store: &Store, id: &str) -> Result<(ContainerState, Status), ContainerError> {
@@ -96,13 +97,12 @@ fn open_start_fifos(dir: &ContainerDir) -> Result<(std::fs::File, std::fs::File)
     Ok((tx, reply))
 }
 
-/// poststart failures are warnings: the container is already running.
+/// poststart failures are warnings: the container is already running, and
+/// the remaining hooks still run.
 fn poststart(st: &ContainerState) {
     if let Some(h) = st.hooks.as_ref().and_then(|h| h.poststart().as_ref()) {
         let doc = st.spec_state(Status::Running).to_string();
-        if let Err(e) = hooks::run_all("poststart", Some(h), doc.as_bytes()) {
-            tracing::warn!("{e}");
-        }
+        hooks::run_all_warning("poststart", Some(h), doc.as_bytes());
     }
 }
 
@@ -184,6 +184,7 @@ pub fn delete(store: &Store, id: &str, force: bool) -> Result<(), ContainerError
 /// with its parent, by PR_SET_PDEATHSIG). Reports success only when
 /// nothing is left.
 fn recover(dir: ContainerDir, id: &str) -> Result<(), ContainerError> {
+    release_host_mounts(&dir)?;
     match dir.read_cgroup() {
         Ok(rec) => rec.destroy()?,
         // Not written yet, or torn as well (then by a crash of the whole
@@ -219,6 +220,21 @@ fn remove_empty_cgroup(path: &std::path::Path) -> Result<(), ContainerError> {
     })
 }
 
+/// The mounts of a container without a mount namespace of its own, made on
+/// the host (see `rootfs::host_mountns`).
+fn release_host_mounts(dir: &ContainerDir) -> Result<(), ContainerError> {
+    match dir.read_record::<host_mountns::Record>(host_mountns::RECORD_FILE) {
+        Ok(r) => Ok(host_mountns::release(&r)?),
+        Err(state::StateError::NotFound) => Ok(()),
+        // Torn by a crash: what it named cannot be known any more, and
+        // `delete --force` must still get rid of the rest.
+        Err(e) => {
+            tracing::warn!("{e}: the container's mounts under its rootfs, if any, are left");
+            Ok(())
+        }
+    }
+}
+
 /// SIGKILL everything and wait until the init process is really gone.
 fn stop(st: &ContainerState) -> Result<(), ContainerError> {
     let pidfd = crate::pidfd::open(st.pid);
@@ -234,14 +250,13 @@ fn stop(st: &ContainerState) -> Result<(), ContainerError> {
 }
 
 fn destroy(dir: ContainerDir, st: &ContainerState) -> Result<(), ContainerError> {
+    release_host_mounts(&dir)?;
     if let Some(cg) = &st.cgroup {
         tracing::debug_span!("remove_cgroups").in_scope(|| cg.destroy())?;
     }
     if let Some(h) = st.hooks.as_ref().and_then(|h| h.poststop().as_ref()) {
         let doc = st.spec_state(Status::Stopped).to_string();
-        if let Err(e) = hooks::run_all("poststop", Some(h), doc.as_bytes()) {
-            tracing::warn!("{e}");
-        }
+        hooks::run_all_warning("poststop", Some(h), doc.as_bytes());
     }
     dir.remove()?;
     Ok(())

@@ -2,6 +2,7 @@
 //! sysctls and masked/readonly paths after it.
 
 pub mod devices;
+pub mod host_mountns;
 pub mod mounts;
 pub mod options;
 pub mod secure;
@@ -49,6 +50,10 @@ pub struct Setup<'a> {
     pub cgroup: Option<&'a CgroupRecord>,
     pub new_cgroupns: bool,
     pub in_userns: bool,
+    /// False when the container shares the runtime's mount namespace: the
+    /// parent has bound the rootfs already (see `host_mountns`), and the
+    /// host's propagation is not ours to change.
+    pub own_mount_ns: bool,
 }
 
 fn root_propagation(spec: &Spec) -> Result<Option<MsFlags>, RootfsError> {
@@ -64,17 +69,9 @@ fn root_propagation(spec: &Spec) -> Result<Option<MsFlags>, RootfsError> {
 /// Everything that happens inside the new mount namespace before pivot_root.
 /// Returns the rootfs as an O_PATH fd, for pivoting.
 pub fn prepare(s: &Setup) -> Result<OwnedFd, RootfsError> {
-    let prop = root_propagation(s.spec)?;
-    // Keep our mounts from propagating back to the host.
-    let host_prop = prop.unwrap_or(MsFlags::MS_SLAVE | MsFlags::MS_REC);
-    mount(None::<&str>, "/", None::<&str>, host_prop, None::<&str>).map_err(sys("making / private to the container"))?;
-    if host_prop.contains(MsFlags::MS_SHARED) {
-        make_parent_private(s.rootfs)?;
+    if s.own_mount_ns {
+        bind_rootfs(s)?;
     }
-    // A bind mount of the rootfs onto itself makes it a mount point, which
-    // pivot_root needs.
-    mount(Some(s.rootfs), s.rootfs, None::<&str>, MsFlags::MS_BIND | MsFlags::MS_REC, None::<&str>)
-        .map_err(sys(format!("bind mounting rootfs {}", s.rootfs.display())))?;
     let root: OwnedFd = std::fs::File::open(s.rootfs)
         .map_err(|e| RootfsError::Sys {
             what: format!("opening rootfs {}", s.rootfs.display()),
@@ -109,6 +106,26 @@ pub fn prepare(s: &Setup) -> Result<OwnedFd, RootfsError> {
     Ok(root)
 }
 
+/// In the container's own mount namespace: keep our mounts from reaching
+/// the host, and bind the rootfs onto itself, which makes it a mount point
+/// as pivot_root needs.
+fn bind_rootfs(s: &Setup) -> Result<(), RootfsError> {
+    // Only a shared rootfsPropagation is applied before the bind (our
+    // mounts are meant to reach the host's peers then); the others wait
+    // for `finish`, after pivot_root: an unbindable / would forbid the
+    // bind below.
+    let host_prop = match root_propagation(s.spec)? {
+        Some(p) if p.contains(MsFlags::MS_SHARED) => p,
+        _ => MsFlags::MS_SLAVE | MsFlags::MS_REC,
+    };
+    mount(None::<&str>, "/", None::<&str>, host_prop, None::<&str>).map_err(sys("making / private to the container"))?;
+    if host_prop.contains(MsFlags::MS_SHARED) {
+        make_parent_private(s.rootfs)?;
+    }
+    mount(Some(s.rootfs), s.rootfs, None::<&str>, MsFlags::MS_BIND | MsFlags::MS_REC, None::<&str>)
+        .map_err(sys(format!("bind mounting rootfs {}", s.rootfs.display())))
+}
+
 fn make_parent_private(rootfs: &Path) -> Result<(), RootfsError> {
     let info = std::fs::read_to_string("/proc/self/mountinfo").unwrap_or_default();
     let mut best: Option<PathBuf> = None;
@@ -129,10 +146,13 @@ fn make_parent_private(rootfs: &Path) -> Result<(), RootfsError> {
 /// Make `root` the container's `/`. pivot_root(".", ".") stacks the old
 /// root on top of the new one, from where it is detached; with `no_pivot`
 /// (for ramfs roots, where pivot_root is impossible) the rootfs is moved over
-/// `/` and chrooted into instead.
-pub fn pivot(root: &OwnedFd, rootfs: &Path, no_pivot: bool) -> Result<(), RootfsError> {
+/// `/` and chrooted into instead. In the runtime's own mount namespace
+/// (`own_mount_ns` false) nothing is moved: a chroot only.
+pub fn pivot(root: &OwnedFd, rootfs: &Path, no_pivot: bool, own_mount_ns: bool) -> Result<(), RootfsError> {
     nix::unistd::fchdir(root.as_fd()).map_err(sys("entering rootfs"))?;
-    if no_pivot {
+    if !own_mount_ns {
+        nix::unistd::chroot(".").map_err(sys("chroot"))?;
+    } else if no_pivot {
         mount(Some(rootfs), "/", None::<&str>, MsFlags::MS_MOVE, None::<&str>).map_err(sys("moving rootfs to /"))?;
         nix::unistd::chroot(".").map_err(sys("chroot"))?;
     } else {
@@ -148,9 +168,6 @@ pub fn pivot(root: &OwnedFd, rootfs: &Path, no_pivot: bool) -> Result<(), Rootfs
 /// Everything after pivot_root: `/` is now the container's root.
 pub fn finish(spec: &Spec) -> Result<(), RootfsError> {
     let root: OwnedFd = open_in_root_dir("/")?;
-    if let Some(prop) = root_propagation(spec)? {
-        mount(None::<&str>, "/", None::<&str>, prop, None::<&str>).map_err(sys("rootfsPropagation"))?;
-    }
     let linux = spec.linux().as_ref();
     if let Some(sysctl) = linux.and_then(|l| l.sysctl().as_ref()).filter(|s| !s.is_empty()) {
         let proc = crate::procfs::Proc::open()?;
@@ -180,6 +197,10 @@ pub fn finish(spec: &Spec) -> Result<(), RootfsError> {
             None::<&str>,
         )
         .map_err(sys("remounting / read-only"))?;
+    }
+    // Last: an unbindable / would forbid the bind mounts above.
+    if let Some(prop) = root_propagation(spec)? {
+        mount(None::<&str>, "/", None::<&str>, prop, None::<&str>).map_err(sys("rootfsPropagation"))?;
     }
     Ok(())
 }
