@@ -1,6 +1,7 @@
-//! Linux security modules: AppArmor profiles and SELinux labels are applied
-//! only where the host runs that LSM; asking for one elsewhere is an error
-//! (as in runc), never a silent no-op.
+//! Linux security modules: AppArmor profiles and SELinux process labels are
+//! applied only where the host runs that LSM; asking for one elsewhere is an
+//! error (as in runc), never a silent no-op. (A mount label, which confines
+//! nothing by itself, is ignored with a warning there: see `create`.)
 
 #[derive(Debug, thiserror::Error)]
 pub enum LsmError {

@@ -134,10 +134,14 @@ fn check_host_support(spec: &Spec) -> Result<(), ContainerError> {
     if process.and_then(|p| p.apparmor_profile().as_ref()).is_some_and(|p| !p.is_empty()) {
         crate::lsm::check_apparmor()?;
     }
-    if process.and_then(|p| p.selinux_label().as_ref()).is_some_and(|p| !p.is_empty())
-        || linux.and_then(|l| l.mount_label().as_ref()).is_some_and(|p| !p.is_empty())
-    {
+    if process.and_then(|p| p.selinux_label().as_ref()).is_some_and(|p| !p.is_empty()) {
         crate::lsm::check_selinux()?;
+    }
+    // A mount label only labels files: on a host without SELinux it grants
+    // and denies nothing, so it is ignored there (as crun does), unlike a
+    // process label, which asks for confinement the host cannot give.
+    if linux.and_then(|l| l.mount_label().as_ref()).is_some_and(|p| !p.is_empty()) && !crate::lsm::selinux_enabled() {
+        tracing::warn!("linux.mountLabel ignored: SELinux is not enabled on this host");
     }
     let has_time_ns = linux
         .and_then(|l| l.namespaces().as_ref())

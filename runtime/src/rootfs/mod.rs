@@ -85,6 +85,13 @@ pub fn prepare(s: &Setup) -> Result<OwnedFd, RootfsError> {
         cgroup: s.cgroup,
         new_cgroupns: s.new_cgroupns,
         in_userns: s.in_userns,
+        // Without SELinux a mount label means nothing; `create` warned.
+        mount_label: s
+            .spec
+            .linux()
+            .as_ref()
+            .and_then(|l| l.mount_label().as_deref())
+            .filter(|l| !l.is_empty() && crate::lsm::selinux_enabled()),
     };
     mounts::mount_all(&ctx, &mounts)?;
     // /dev is ours to fill unless the config bind-mounts one in.

@@ -37,6 +37,8 @@ pub struct Ctx<'a> {
     pub cgroup: Option<&'a CgroupRecord>,
     pub new_cgroupns: bool,
     pub in_userns: bool,
+    /// `linux.mountLabel`, on a host where SELinux is enabled.
+    pub mount_label: Option<&'a str>,
 }
 
 fn mount_err(src: &str, dest: &Path, typ: &str) -> impl FnOnce(nix::Error) -> MountError {
@@ -85,6 +87,10 @@ pub fn mount_one(ctx: &Ctx, m: &Mount) -> Result<(), MountError> {
         let target = mkdir_all(ctx.root, dest, 0o755).map_err(|e| MountError::Dest(dest.clone(), e))?;
         let src = source.display().to_string();
         let mut data = opts.data();
+        if let Some(label) = ctx.mount_label.filter(|_| takes_context(&typ)) {
+            let ctx_opt = format!("context=\"{label}\"");
+            data = Some(data.map_or(ctx_opt.clone(), |d| format!("{d},{ctx_opt}")));
+        }
         // A tmpfs without mode= keeps the mode of the directory it covers,
         // as in runc (tmpfs itself would make it 1777).
         if typ == "tmpfs" && !opts.data.iter().any(|d| d.starts_with("mode=")) {
@@ -119,6 +125,12 @@ pub fn mount_one(ctx: &Ctx, m: &Mount) -> Result<(), MountError> {
         set_recursive(ctx, dest, &opts)?;
         propagate(ctx, dest, &opts)
     }
+}
+
+/// Filesystems that get `context=` for linux.mountLabel, as runc labels
+/// them: not proc and sysfs, whose files keep their kernel labels.
+fn takes_context(typ: &str) -> bool {
+    !matches!(typ, "proc" | "sysfs")
 }
 
 fn bind(ctx: &Ctx, src: &Path, target: OwnedFd, dest: &Path, opts: &MountOptions) -> Result<(), MountError> {
