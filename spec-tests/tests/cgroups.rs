@@ -194,6 +194,18 @@ fn devices_not_allowed_cannot_be_opened() {
     assert!(o.stdout.contains("null=open"), "{o}");
 }
 
+/// A node listed in linux.devices is created, not allowed: with the
+/// baseline deny-all rule, reading /dev/kmsg fails with EPERM.
+#[test]
+fn device_created_by_linux_devices_is_still_denied_by_the_cgroup() {
+    let mut c = Container::sh("test -c /dev/kmsg && echo node; head -c1 /dev/kmsg 2>&1; echo rc=$?");
+    c.spec.set("/linux/devices", json!([{"path": "/dev/kmsg", "type": "c", "major": 1, "minor": 11, "fileMode": 0o644, "uid": 0, "gid": 0}]));
+    let o = c.run();
+    let out = o.ok();
+    assert!(out.contains("node"), "{o}");
+    assert!(out.contains("Operation not permitted") && out.contains("rc=1"), "{o}");
+}
+
 #[test]
 fn device_allow_rule_opens_and_later_deny_wins() {
     let o = kmsg_probe(Some(json!([

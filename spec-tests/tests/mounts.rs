@@ -691,3 +691,13 @@ fn tmpfs_without_mode_keeps_the_mode_of_its_mount_point() {
     let o = c.run();
     assert_eq!(o.ok().trim(), "750", "{o}");
 }
+
+/// Duplicate entries in maskedPaths and readonlyPaths are harmless.
+#[test]
+fn duplicate_masked_and_readonly_paths_are_harmless() {
+    let o = sh_out("head -c1 /proc/keys | wc -c; echo x > /proc/sys/kernel/hostname 2>/dev/null || echo read-only", |s| {
+        s.set("/linux/maskedPaths", json!(["/proc/keys", "/proc/keys"]));
+        s.set("/linux/readonlyPaths", json!(["/proc/sys", "/proc/sys"]));
+    });
+    assert_eq!(o.lines().map(str::trim).collect::<Vec<_>>(), ["0", "read-only"], "{o}");
+}

@@ -139,6 +139,44 @@ fn cwd_missing_is_created_or_rejected() {
     }
 }
 
+/// runc enters the cwd before dropping privileges: a directory under one
+/// only root may traverse still works for another user.
+#[test]
+fn cwd_under_a_root_only_directory_works_for_another_user() {
+    let mut c = Container::private_sh("pwd; id -u");
+    let secret = c.rootfs().join("secret");
+    std::fs::create_dir_all(secret.join("work")).unwrap();
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(&secret, std::fs::Permissions::from_mode(0o700)).unwrap();
+    c.spec.user(1000, 1000).set("/process/cwd", json!("/secret/work"));
+    let o = c.run();
+    assert_eq!(o.ok().trim(), "/secret/work\n1000", "{o}");
+}
+
+/// A cwd only the container's user may enter is entered after the switch:
+/// the privileged attempt's EACCES is not final. Here a 0700 directory of
+/// the user's whose group is not mapped into the container's user
+/// namespace, so the namespace's root has no DAC override on it.
+#[test]
+fn cwd_only_the_container_user_may_enter_works() {
+    let mut c = Container::private_sh("pwd");
+    let own = c.rootfs().join("home1000");
+    std::fs::create_dir_all(&own).unwrap();
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(&own, std::fs::Permissions::from_mode(0o700)).unwrap();
+    std::os::unix::fs::chown(&own, Some(101000), Some(0)).unwrap();
+    c.spec.namespace("user", None);
+    c.spec.set("/linux/uidMappings", json!([{"containerID": 0, "hostID": 100000, "size": 65536}]));
+    c.spec.set("/linux/gidMappings", json!([{"containerID": 0, "hostID": 100000, "size": 65536}]));
+    // cgroup v1 hierarchies cannot be mounted from a user namespace.
+    if let Some(serde_json::Value::Array(m)) = c.spec.0.pointer_mut("/mounts") {
+        m.retain(|m| m["destination"] != "/sys/fs/cgroup");
+    }
+    c.spec.user(1000, 1000).set("/process/cwd", json!("/home1000"));
+    let o = c.run();
+    assert_eq!(o.ok().trim(), "/home1000", "{o}");
+}
+
 #[test]
 fn cwd_relative_is_rejected() {
     // config.md: cwd MUST be an absolute path.

@@ -155,3 +155,18 @@ fn the_callers_cpu_affinity_is_not_inherited() {
     let o = pinned(&c, &["exec", &c.id, "grep", "Cpus_allowed_list", "/proc/self/status"]);
     assert!(o.ok().contains(&format!("\t{all}")), "exec: {o}");
 }
+
+/// A /proc destination that is a symlink is refused in runc's words,
+/// which tools match on.
+#[test]
+fn proc_on_a_symlink_is_refused_in_runcs_words() {
+    let c = Container::private_sh("true");
+    let proc_dir = c.rootfs().join("proc");
+    std::fs::remove_dir(&proc_dir).unwrap();
+    std::os::unix::fs::symlink("/tmp", &proc_dir).unwrap();
+    let o = c.run();
+    assert!(!o.success(), "{o}");
+    // (the log line escapes the quotes around "proc")
+    assert!(o.stderr.contains("must be mounted on ordinary directory") && o.stderr.contains("proc"), "{o}");
+    assert!(c.state().is_none());
+}

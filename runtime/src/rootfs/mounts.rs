@@ -25,7 +25,8 @@ pub enum MountError {
     Dest(PathBuf, SecureError),
     #[error("mount source {0}: {1}")]
     Source(PathBuf, std::io::Error),
-    #[error("mount destination {0} of {1} is a symlink in the rootfs: refusing to mount there")]
+    // runc's words, which tools match on; the path says where.
+    #[error("mount destination {0}: filesystem {1:?} must be mounted on ordinary directory (it goes through a symlink in the rootfs)")]
     Symlink(PathBuf, String),
     #[error("mount {0}: option {1:?} is not supported")]
     Unsupported(PathBuf, String),
