@@ -17,6 +17,7 @@ pub mod lsm;
 pub mod namespaces;
 pub mod netdev;
 pub mod pidfd;
+pub mod preserved_fds;
 pub mod process;
 pub mod process_attrs;
 pub mod procfs;

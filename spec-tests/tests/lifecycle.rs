@@ -703,3 +703,39 @@ fn container_leaves_no_processes_after_delete() {
     assert!(wait_gone(pid));
     let _ = WAIT;
 }
+
+/// `--preserve-fds 3` with fd 4 closed: fds 3 and 5 are passed, 4 is
+/// skipped (as in runc) and stays a hole, never one of the runtime's own
+/// files.
+#[test]
+#[ignore = "runc 1.1.5 lets one of its own fds (/sys/fs/cgroup) take the closed fd's number and passes it to the container"]
+fn preserve_fds_skips_closed_fds_without_filling_them() {
+    use std::os::fd::AsRawFd;
+    use std::os::unix::process::CommandExt;
+    let c = Container::new(&["ls", "-l", "/proc/self/fd"]);
+    c.write_config();
+    let p = c.dir.join("fd.txt");
+    std::fs::write(&p, "x").unwrap();
+    let f = std::fs::File::open(&p).unwrap();
+    let raw = f.as_raw_fd();
+    let b = c.bundle.to_str().unwrap().to_string();
+    let mut cmd = c.command(&["run", "--bundle", &b, "--preserve-fds", "3", &c.id]);
+    // SAFETY: only dup2/close between fork and exec.
+    unsafe {
+        cmd.pre_exec(move || {
+            // Move the file above the range first: it may be 3, 4 or 5.
+            let high = libc::fcntl(raw, libc::F_DUPFD, 100);
+            for fd in [3, 5] {
+                if high < 0 || libc::dup2(high, fd) < 0 {
+                    return Err(std::io::Error::last_os_error());
+                }
+            }
+            libc::close(4);
+            libc::close(high);
+            Ok(())
+        });
+    }
+    let o = exec(cmd, TIMEOUT);
+    drop(f);
+    assert_eq!(container_fds(o.ok()), ["0", "1", "2", "3", "5"], "{o}");
+}

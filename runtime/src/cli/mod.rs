@@ -204,6 +204,15 @@ pub fn main() -> i32 {
             return if e.use_stderr() { 1 } else { 0 };
         }
     };
+    // Before the log file or any state file is opened.
+    let preserve = match &cli.command {
+        Some(Command::Create(a) | Command::Run { create: a, .. }) => a.preserve_fds,
+        Some(Command::Exec(e)) => e.preserve_fds,
+        _ => 0,
+    };
+    if preserve > 0 {
+        crate::preserved_fds::reserve(preserve);
+    }
     commands::dispatch(cli)
 }
 

@@ -399,6 +399,7 @@ pub fn finalize(f: &Finalize) -> Result<(Exec, seccomp::Stage), InitError> {
     // Mark every fd of ours close-on-exec now, before a seccomp filter can be
     // loaded: a strict profile need not allow close_range (runtime-tools'
     // default does not). fds made after this point are CLOEXEC already.
+    crate::preserved_fds::close_placeholders();
     process::seal_fds(f.preserve_fds)?;
     process::set_rlimits(process)?;
     let env = process::environment(process);
