@@ -457,3 +457,36 @@ fn deleting_one_of_two_siblings_leaves_the_other_alone() {
     assert!(o.success(), "{o}");
     assert!(b.cgroup_dirs().is_empty(), "cgroups left: {:?}", b.cgroup_dirs());
 }
+
+/// `delete --force` removes the sub-cgroups a container made itself (and
+/// kills what runs in them), deepest first, rather than failing on a
+/// non-empty cgroup.
+#[test]
+fn delete_force_removes_sub_cgroups_the_container_made() {
+    let mut c = Container::sh(
+        "for h in pids memory cpu,cpuacct; do [ -d /sys/fs/cgroup/$h ] && d=/sys/fs/cgroup/$h && break; done; \
+         [ -f /sys/fs/cgroup/cgroup.controllers ] && d=/sys/fs/cgroup; \
+         mkdir -p $d/sub/deeper && echo $$ > $d/sub/deeper/cgroup.procs && sleep 60",
+    );
+    c.spec.set("/mounts/6/options", json!(["nosuid", "noexec", "nodev", "relatime", "rw"]));
+    assert_eq!(c.spec.get("/mounts/6/destination"), Some(&json!("/sys/fs/cgroup")));
+    running(&c);
+    let made = wait_for(|| c.cgroup_dirs().iter().any(|d| d.join("sub/deeper").is_dir()), Duration::from_secs(10));
+    let subs: Vec<PathBuf> = c.cgroup_dirs().iter().map(|d| d.join("sub")).filter(|d| d.is_dir()).collect();
+    // Whatever a runtime leaves behind is removed (deepest first) at the end.
+    struct Rmdirs(Vec<PathBuf>);
+    impl Drop for Rmdirs {
+        fn drop(&mut self) {
+            for d in &self.0 {
+                let _ = std::fs::remove_dir(d.join("deeper"));
+                let _ = std::fs::remove_dir(d);
+            }
+        }
+    }
+    let _cleanup = Rmdirs(subs);
+    assert!(made, "the container did not make its sub-cgroup");
+    let o = c.delete_force();
+    assert!(o.success(), "{o}");
+    assert!(c.cgroup_dirs().is_empty(), "left: {:?}", c.cgroup_dirs());
+    assert!(c.state().is_none());
+}

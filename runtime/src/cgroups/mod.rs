@@ -263,7 +263,7 @@ impl CgroupRecord {
     pub fn destroy(&self) -> Result<(), CgroupError> {
         // Usually the container is gone already (run, delete of a stopped
         // container): then there is nothing to freeze and kill.
-        if self.pids().is_ok_and(|p| !p.is_empty()) {
+        if self.all_pids().is_ok_and(|p| !p.is_empty()) {
             let _ = self.signal_all(libc::SIGKILL);
         }
         // Leaves first. A container's own directory still busy right after
@@ -274,7 +274,9 @@ impl CgroupRecord {
         for dir in self.created.iter().rev() {
             let own = self.placements.iter().any(|p| &p.path == dir);
             let res = if own {
-                remove_dir_when_free(dir, std::time::Duration::from_secs(1))
+                // With the sub-cgroups the container made itself, leaves
+                // first (rmdir of a non-empty cgroup is EBUSY/ENOTEMPTY).
+                remove_tree_when_free(dir, std::time::Duration::from_secs(1))
             } else {
                 match std::fs::remove_dir(dir) {
                     Err(e) if matches!(e.raw_os_error(), Some(libc::ENOENT | libc::EBUSY | libc::ENOTEMPTY)) => Ok(()),
@@ -301,6 +303,20 @@ pub fn remove_dir_when_free(dir: &Path, patience: std::time::Duration) -> std::i
             other => return other,
         }
     }
+}
+
+/// `remove_dir_when_free` for a cgroup and every cgroup below it,
+/// deepest first.
+pub fn remove_tree_when_free(dir: &Path, patience: std::time::Duration) -> std::io::Result<()> {
+    let subs: Vec<PathBuf> = match std::fs::read_dir(dir) {
+        Ok(rd) => rd.filter_map(|e| e.ok()).filter(|e| e.file_type().is_ok_and(|t| t.is_dir())).map(|e| e.path()).collect(),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(()),
+        Err(e) => return Err(e),
+    };
+    for sub in subs {
+        remove_tree_when_free(&sub, patience)?;
+    }
+    remove_dir_when_free(dir, patience)
 }
 
 pub fn read_pids(dir: &Path) -> Result<Vec<i32>, CgroupError> {
