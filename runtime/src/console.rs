@@ -2,13 +2,12 @@
 //! socket (SCM_RIGHTS, as runc does) and whose peer becomes the process's
 //! stdio, controlling terminal and /dev/console.
 
-use std::io::IoSlice;
 use std::os::fd::{AsFd, AsRawFd, FromRawFd, OwnedFd, RawFd};
 use std::path::Path;
 
 use nix::fcntl::OFlag;
 use nix::mount::{mount, MsFlags};
-use nix::sys::socket::{sendmsg, ControlMessage, MsgFlags};
+use nix::sys::socket::MsgFlags;
 
 use crate::rootfs::secure::{fd_path, replace_with_file};
 
@@ -27,9 +26,7 @@ fn sys(what: &'static str) -> impl FnOnce(nix::Error) -> ConsoleError {
 }
 
 pub fn connect(path: &Path) -> Result<OwnedFd, ConsoleError> {
-    let s = std::os::unix::net::UnixStream::connect(path)
-        .map_err(|e| ConsoleError::Connect(path.display().to_string(), e))?;
-    Ok(s.into())
+    crate::fdpass::connect(path).map_err(|e| ConsoleError::Connect(path.display().to_string(), e))
 }
 
 /// A connected pair standing in for a console socket when husk itself
@@ -195,17 +192,7 @@ pub fn give_master(socket: &OwnedFd, size: Option<oci_spec::runtime::Box>, raw_o
 
 /// Send the master to the console socket, named like runc names it.
 pub fn send_master(socket: &OwnedFd, master: &OwnedFd) -> Result<(), ConsoleError> {
-    let fds = [master.as_raw_fd()];
-    let name = b"/dev/ptmx";
-    sendmsg::<()>(
-        socket.as_raw_fd(),
-        &[IoSlice::new(name)],
-        &[ControlMessage::ScmRights(&fds)],
-        MsgFlags::empty(),
-        None,
-    )
-    .map_err(sys("sending pty master"))?;
-    Ok(())
+    crate::fdpass::send(socket, b"/dev/ptmx", master.as_raw_fd()).map_err(sys("sending pty master"))
 }
 
 /// Bind the pty peer over /dev/console, by fd on both sides. Whatever the

@@ -13,6 +13,13 @@ pub fn open(pid: i32) -> Option<OwnedFd> {
     (fd >= 0).then(|| unsafe { OwnedFd::from_raw_fd(fd as i32) })
 }
 
+/// Send a pidfd of `pid` over a connected unix socket, as runc does for
+/// `--pidfd-socket` (the fd, with "pidfd" as the message).
+pub fn send(sock: &OwnedFd, pid: i32) -> nix::Result<()> {
+    let fd = open(pid).ok_or(nix::Error::ESRCH)?;
+    crate::fdpass::send(sock, b"pidfd", std::os::fd::AsRawFd::as_raw_fd(&fd))
+}
+
 /// Wait up to `timeout` for the process to exit (becoming a zombie counts).
 /// Ok(false) on timeout; interrupted waits resume with the time left.
 pub fn wait_exit(fd: &OwnedFd, timeout: Duration) -> nix::Result<bool> {

@@ -251,8 +251,8 @@ pub fn connect_listener(s: &LinuxSeccomp) -> Result<Option<std::os::fd::OwnedFd>
     let uses_notify = s.default_action() == LinuxSeccompAction::ScmpActNotify
         || s.syscalls().iter().flatten().any(|r| r.action() == LinuxSeccompAction::ScmpActNotify);
     match (uses_notify, s.listener_path()) {
-        (true, Some(p)) => std::os::unix::net::UnixStream::connect(p)
-            .map(|c| Some(c.into()))
+        (true, Some(p)) => crate::fdpass::connect(p)
+            .map(Some)
             .map_err(|e| SeccompError::Invalid(format!("connecting to listenerPath {}: {e}", p.display()))),
         _ => Ok(None),
     }
@@ -267,8 +267,6 @@ pub fn send_to_listener(
     metadata: &str,
     state: serde_json::Value,
 ) -> Result<(), SeccompError> {
-    use nix::sys::socket::{sendmsg, ControlMessage, MsgFlags};
-    use std::os::fd::AsRawFd;
     let msg = serde_json::json!({
         "ociVersion": "1.0.2",
         "fds": ["seccompFd"],
@@ -277,16 +275,8 @@ pub fn send_to_listener(
         "state": state,
     })
     .to_string();
-    let fds = [notify_fd];
-    sendmsg::<()>(
-        sock.as_raw_fd(),
-        &[std::io::IoSlice::new(msg.as_bytes())],
-        &[ControlMessage::ScmRights(&fds)],
-        MsgFlags::empty(),
-        None,
-    )
-    .map_err(|e| SeccompError::Invalid(format!("sending the notify fd to the listener: {e}")))?;
-    Ok(())
+    crate::fdpass::send(sock, msg.as_bytes(), notify_fd)
+        .map_err(|e| SeccompError::Invalid(format!("sending the notify fd to the listener: {e}")))
 }
 
 #[cfg(test)]

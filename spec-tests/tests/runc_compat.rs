@@ -170,3 +170,60 @@ fn proc_on_a_symlink_is_refused_in_runcs_words() {
     assert!(o.stderr.contains("must be mounted on ordinary directory") && o.stderr.contains("proc"), "{o}");
     assert!(c.state().is_none());
 }
+
+// ---------- --pidfd-socket (runc 1.2) ----------
+
+/// The pid a received pidfd refers to, from its fdinfo.
+fn pidfd_pid(f: &std::fs::File) -> i64 {
+    use std::os::fd::AsRawFd;
+    let info = std::fs::read_to_string(format!("/proc/self/fdinfo/{}", f.as_raw_fd())).unwrap();
+    status_field(&info, "Pid").and_then(|p| p.parse().ok()).unwrap_or_else(|| panic!("not a pidfd:\n{info}"))
+}
+
+fn pidfd_kill(f: &std::fs::File) {
+    use std::os::fd::AsRawFd;
+    // SAFETY: pidfd_send_signal on a pidfd we own.
+    let r = unsafe { libc::syscall(libc::SYS_pidfd_send_signal, f.as_raw_fd(), libc::SIGKILL, std::ptr::null::<libc::siginfo_t>(), 0) };
+    assert_eq!(r, 0, "pidfd_send_signal: {}", std::io::Error::last_os_error());
+}
+
+/// Run the runtime with `before`, `--pidfd-socket S`, `after` and return
+/// the fd it sent.
+fn with_pidfd_socket(c: &Container, before: &[&str], after: &[&str]) -> std::fs::File {
+    let sock = c.dir.join("pidfd.sock");
+    let l = console::console_listener(&sock);
+    std::thread::scope(|s| {
+        let h = s.spawn(|| console::recv_pty_master(&l, Duration::from_secs(15)));
+        let mut a = before.to_vec();
+        a.extend(["--pidfd-socket", sock.to_str().unwrap()]);
+        a.extend(after);
+        let o = c.rt(&a);
+        assert!(o.success(), "{o}");
+        h.join().unwrap().expect("no pidfd received")
+    })
+}
+
+#[test]
+#[ignore = "runc 1.1.5 has no --pidfd-socket (runc 1.2 added it)"]
+fn pidfd_socket_gets_the_container_process() {
+    let c = Container::new(&["sleep", "60"]);
+    c.write_config();
+    let b = c.bundle.to_str().unwrap().to_string();
+    let fd = with_pidfd_socket(&c, &["create", "--bundle", &b], &[&c.id]);
+    assert_eq!(pidfd_pid(&fd), c.pid());
+    c.start_ok();
+    pidfd_kill(&fd);
+    assert!(c.wait_status("stopped", Duration::from_secs(10)));
+}
+
+#[test]
+#[ignore = "runc 1.1.5 has no --pidfd-socket (runc 1.2 added it)"]
+fn pidfd_socket_gets_the_exec_process() {
+    let c = running();
+    let fd = with_pidfd_socket(&c, &["exec", "-d"], &[&c.id, "sleep", "61"]);
+    let pid = pidfd_pid(&fd);
+    let cmdline = std::fs::read_to_string(format!("/proc/{pid}/cmdline")).unwrap();
+    assert_eq!(cmdline, "sleep\061\0");
+    pidfd_kill(&fd);
+    c.assert_status("running");
+}

@@ -149,6 +149,7 @@ fn create_options(cli: &Cli, a: &CreateArgs, foreground: bool) -> CreateOptions 
         no_pivot: a.no_pivot,
         no_new_keyring: a.no_new_keyring,
         preserve_fds: a.preserve_fds,
+        pidfd_socket: a.pidfd_socket.clone(),
         systemd_cgroup: cli.systemd_cgroup,
         foreground,
         stdio: None,
@@ -173,6 +174,7 @@ fn exec_options(a: &super::ExecArgs) -> container::exec::ExecOptions {
         detach: a.detach,
         pid_file: a.pid_file.clone(),
         preserve_fds: a.preserve_fds,
+        pidfd_socket: a.pidfd_socket.clone(),
         ignore_paused: a.ignore_paused,
         stdio: None,
     }

@@ -67,6 +67,9 @@ pub struct CreateArgs {
     /// Pass N extra fds (3..3+N) to the container process.
     #[arg(long = "preserve-fds", default_value_t = 0)]
     pub preserve_fds: i32,
+    /// Unix socket that receives a pidfd of the container process.
+    #[arg(long = "pidfd-socket")]
+    pub pidfd_socket: Option<PathBuf>,
 }
 
 #[derive(Subcommand, Debug)]
@@ -173,6 +176,9 @@ pub struct ExecArgs {
     pub pid_file: Option<PathBuf>,
     #[arg(long = "preserve-fds", default_value_t = 0)]
     pub preserve_fds: i32,
+    /// Unix socket that receives a pidfd of the new process.
+    #[arg(long = "pidfd-socket")]
+    pub pidfd_socket: Option<PathBuf>,
     #[arg(long = "ignore-paused")]
     pub ignore_paused: bool,
 }

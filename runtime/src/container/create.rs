@@ -31,6 +31,9 @@ pub struct CreateOptions {
     pub no_pivot: bool,
     pub no_new_keyring: bool,
     pub preserve_fds: i32,
+    /// A unix socket that gets a pidfd of the container process (runc's
+    /// `--pidfd-socket`).
+    pub pidfd_socket: Option<PathBuf>,
     pub systemd_cgroup: bool,
     /// `run` in the foreground may use a terminal without a console socket.
     pub foreground: bool,
@@ -104,6 +107,7 @@ pub fn create(store: &Store, opts: &CreateOptions) -> Result<Created, ContainerE
         }
         (None, false) => (None, None),
     };
+    let pidfd_socket = super::connect_pidfd_socket(opts.pidfd_socket.as_deref())?;
     let listener = match linux.seccomp() {
         Some(s) => crate::seccomp::connect_listener(s).map_err(|e| ContainerError::Init(e.to_string()))?,
         None => None,
@@ -115,6 +119,7 @@ pub fn create(store: &Store, opts: &CreateOptions) -> Result<Created, ContainerE
     let (pid, chan) = tracing::debug_span!("clone").in_scope(|| spawn(&bundle, opts, &ns, &cgroup, start, console, listener))?;
     let kill_guard = ChildGuard(Some(pid));
     let st = tracing::debug_span!("container_setup").in_scope(|| handshake(&bundle, opts, &chan, &cgroup, pid, &mut dir))?;
+    super::send_pidfd(pidfd_socket.as_ref(), pid)?;
     let pty_master = own_console.map(|s| console::recv_master(&s)).transpose()?;
     kill_guard.disarm();
     host_mounts.disarm();

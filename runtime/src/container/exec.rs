@@ -45,6 +45,8 @@ pub struct ExecOptions {
     pub detach: bool,
     pub pid_file: Option<PathBuf>,
     pub preserve_fds: i32,
+    /// See `CreateOptions::pidfd_socket`.
+    pub pidfd_socket: Option<PathBuf>,
     pub ignore_paused: bool,
     /// Explicit stdin, stdout and stderr for the process (see
     /// `CreateOptions::stdio`); otherwise it inherits the caller's.
@@ -130,6 +132,7 @@ pub fn exec(store: &Store, opts: &ExecOptions) -> Result<i32, ContainerError> {
         Some(s) => crate::seccomp::connect_listener(s).map_err(|e| ContainerError::Init(e.to_string()))?,
         None => None,
     };
+    let pidfd_socket = super::connect_pidfd_socket(opts.pidfd_socket.as_deref())?;
     let (parent_chan, child_chan) = sync::pair()?;
     let forked = clone::spawn(0, joiner.as_ref().and_then(|j| j.clone_into()), || enter_for_children(&pidfd, parent_ns));
     match forked {
@@ -173,6 +176,7 @@ pub fn exec(store: &Store, opts: &ExecOptions) -> Result<i32, ContainerError> {
                 Ok(other) => return Err(SyncError::Unexpected { got: other, wanted: "EOF" }.into()),
                 Err(e) => return Err(e.into()),
             }
+            super::send_pidfd(pidfd_socket.as_ref(), pid)?;
             reap.disarm();
             if let Some(pf) = &opts.pid_file {
                 super::create::write_pid_file(pf, pid)?;

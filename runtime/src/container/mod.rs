@@ -8,7 +8,8 @@ pub mod exec;
 pub mod init;
 pub mod ops;
 
-use std::path::PathBuf;
+use std::os::fd::OwnedFd;
+use std::path::{Path, PathBuf};
 
 pub use create::{create, CreateOptions, Created};
 
@@ -52,4 +53,18 @@ pub enum ContainerError {
     Netdev(#[from] crate::netdev::NetdevError),
     #[error(transparent)]
     Rootfs(#[from] crate::rootfs::RootfsError),
+}
+
+/// Connect to `--pidfd-socket` before the process is made, so that a bad
+/// path fails early and leaves nothing.
+fn connect_pidfd_socket(path: Option<&Path>) -> Result<Option<OwnedFd>, ContainerError> {
+    path.map(|p| crate::fdpass::connect(p).map_err(|e| ContainerError::Io(p.to_path_buf(), e))).transpose()
+}
+
+/// Hand the new process's pidfd to `--pidfd-socket`.
+fn send_pidfd(sock: Option<&OwnedFd>, pid: i32) -> Result<(), ContainerError> {
+    match sock {
+        Some(s) => crate::pidfd::send(s, pid).map_err(|err| ContainerError::Sys { what: "sending a pidfd to --pidfd-socket".into(), err }),
+        None => Ok(()),
+    }
 }
