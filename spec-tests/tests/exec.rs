@@ -588,3 +588,79 @@ fn exec_leaves_no_processes_after_delete() {
         }
     }
 }
+
+// ---------- exec --cgroup ----------
+
+/// Sub-cgroups made on the host under a container's cgroups, removed at
+/// the end whatever the runtime did.
+struct SubCgroups(Vec<std::path::PathBuf>);
+
+impl Drop for SubCgroups {
+    fn drop(&mut self) {
+        for d in &self.0 {
+            let _ = std::fs::remove_dir(d);
+        }
+    }
+}
+
+fn make_sub(c: &Container, name: &str, only: Option<&str>) -> SubCgroups {
+    let dirs: Vec<_> = c
+        .cgroup_dirs()
+        .into_iter()
+        .filter(|d| only.is_none_or(|o| d.parent().and_then(|p| p.file_name()).is_some_and(|n| n.to_str().unwrap_or("").split(',').any(|c| c == o))))
+        .map(|d| d.join(name))
+        .collect();
+    for d in &dirs {
+        std::fs::create_dir(d).unwrap();
+        // A new v1 cpuset has no cpus or mems: nothing could join it.
+        for f in ["cpuset.cpus", "cpuset.mems"] {
+            if let Ok(v) = std::fs::read_to_string(d.parent().unwrap().join(f)) {
+                std::fs::write(d.join(f), v.trim()).unwrap();
+            }
+        }
+    }
+    SubCgroups(dirs)
+}
+
+/// The cgroup lines (hierarchy id, controllers, path) of `exec --cgroup`.
+fn exec_cgroups(c: &Container, arg: &str) -> Output {
+    c.rt(&["exec", "--cgroup", arg, &c.id, "cat", "/proc/self/cgroup"])
+}
+
+#[test]
+fn exec_cgroup_runs_the_process_in_a_sub_cgroup() {
+    let c = Container::new(&["sleep", "60"]);
+    c.create_ok();
+    c.start_ok();
+    let _subs = make_sub(&c, "sub", None);
+    let o = exec_cgroups(&c, "sub");
+    let out = o.ok();
+    for l in out.lines().filter(|l| l.contains(&c.cgroups_path)) {
+        assert!(l.ends_with(&format!("{}/sub", c.cgroups_path)), "{l}\n{o}");
+    }
+    assert!(out.lines().any(|l| l.ends_with("/sub")), "{o}");
+}
+
+#[test]
+fn exec_cgroup_for_one_controller() {
+    let c = Container::new(&["sleep", "60"]);
+    c.create_ok();
+    c.start_ok();
+    let _subs = make_sub(&c, "memsub", Some("memory"));
+    let out = exec_cgroups(&c, "memory:memsub").ok().to_string();
+    for l in out.lines().filter(|l| l.contains(&c.cgroups_path)) {
+        let is_memory = l.split(':').nth(1).is_some_and(|ctrls| ctrls.split(',').any(|x| x == "memory"));
+        assert_eq!(l.ends_with("/memsub"), is_memory, "{l}\n{out}");
+    }
+}
+
+#[test]
+fn exec_cgroup_outside_the_container_or_missing_fails() {
+    let c = Container::new(&["sleep", "60"]);
+    c.create_ok();
+    c.start_ok();
+    for arg in ["../escape", "does-not-exist"] {
+        let o = exec_cgroups(&c, arg);
+        assert!(!o.success() && !o.stderr.trim().is_empty(), "{arg}: {o}");
+    }
+}

@@ -14,6 +14,7 @@ pub mod resources;
 mod resources_v1;
 mod resources_v2;
 pub mod stats;
+pub mod sub;
 pub mod v1;
 pub mod v2;
 

@@ -176,6 +176,7 @@ fn exec_options(a: &super::ExecArgs) -> container::exec::ExecOptions {
         preserve_fds: a.preserve_fds,
         pidfd_socket: a.pidfd_socket.clone(),
         ignore_paused: a.ignore_paused,
+        cgroup: a.cgroup.clone(),
         stdio: None,
     }
 }

@@ -181,6 +181,10 @@ pub struct ExecArgs {
     pub pidfd_socket: Option<PathBuf>,
     #[arg(long = "ignore-paused")]
     pub ignore_paused: bool,
+    /// Run the process in an existing sub-cgroup of the container's:
+    /// `[CONTROLLER[,CONTROLLER]:]PATH` (repeatable).
+    #[arg(long)]
+    pub cgroup: Vec<String>,
 }
 
 #[derive(Clone, Copy, Debug, ValueEnum, PartialEq, Eq)]

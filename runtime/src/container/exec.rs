@@ -48,6 +48,8 @@ pub struct ExecOptions {
     /// See `CreateOptions::pidfd_socket`.
     pub pidfd_socket: Option<PathBuf>,
     pub ignore_paused: bool,
+    /// `--cgroup`: sub-cgroups of the container's to run the process in.
+    pub cgroup: Vec<String>,
     /// Explicit stdin, stdout and stderr for the process (see
     /// `CreateOptions::stdio`); otherwise it inherits the caller's.
     pub stdio: Option<[std::os::fd::RawFd; 3]>,
@@ -55,6 +57,7 @@ pub struct ExecOptions {
 
 /// Returns the process's exit code (0 when detached).
 pub fn exec(store: &Store, opts: &ExecOptions) -> Result<i32, ContainerError> {
+    let sub_cgroups = crate::cgroups::sub::parse(&opts.cgroup)?;
     let dir = store.open(&opts.id)?;
     let st = dir.read()?;
     let status = state::status_of(&st, dir.path());
@@ -127,7 +130,12 @@ pub fn exec(store: &Store, opts: &ExecOptions) -> Result<i32, ContainerError> {
         (None, false) => None,
     };
     let setgroups_ok = !in_userns || linux.and_then(|l| l.gid_mappings().as_ref()).is_some_and(|m| !m.is_empty());
-    let joiner = st.cgroup.as_ref().map(|c| c.joiner()).transpose()?;
+    let joiner = match (&st.cgroup, sub_cgroups.is_empty()) {
+        (Some(c), true) => Some(c.joiner()?),
+        (Some(c), false) => Some(c.with_sub_cgroups(&sub_cgroups)?.joiner()?),
+        (None, true) => None,
+        (None, false) => return Err(ContainerError::Usage("--cgroup: the container has no cgroups".into())),
+    };
     let seccomp_listener = match linux.and_then(|l| l.seccomp().as_ref()) {
         Some(s) => crate::seccomp::connect_listener(s).map_err(|e| ContainerError::Init(e.to_string()))?,
         None => None,
