@@ -537,3 +537,32 @@ fn nested_new_cgroups_path_parents_are_removed() {
     assert!(c.delete().success());
     assert!(cgroup_dirs(&cleanup.0).is_empty(), "parents left: {:?}", cgroup_dirs(&cleanup.0));
 }
+
+/// A realtime runtime in a nested new cgroupsPath: the parents the runtime
+/// made get the budget the kernel requires (a new v1 cpu cgroup has none,
+/// and a child's write fails with EINVAL).
+#[test]
+#[ignore = "runc 1.1.5 writes the child's cpu.rt_runtime_us without a budget in the parents it made: EINVAL"]
+fn nested_cgroups_path_with_a_realtime_runtime() {
+    if v2_only() || !std::path::Path::new("/sys/fs/cgroup/cpu/cpu.rt_runtime_us").exists() {
+        panic!("this host has no v1 realtime group scheduling (cpu.rt_runtime_us): the test cannot run here");
+    }
+    let (mut c, _cleanup) = nested("true");
+    c.spec.set("/linux/resources/cpu/realtimePeriod", json!(1000000)).set("/linux/resources/cpu/realtimeRuntime", json!(1000));
+    c.create_ok();
+    assert_eq!(must_file(&c, "cpu.rt_runtime_us"), "1000");
+    assert_eq!(must_file(&c, "cpu.rt_period_us"), "1000000");
+}
+
+#[test]
+#[ignore = "runc 1.1.5 has no update --cpu-burst"]
+fn update_cpu_burst() {
+    if v2_only() {
+        panic!("written for v1 hosts (cpu.cfs_burst_us)");
+    }
+    let c = Container::new(&["sleep", "60"]);
+    running(&c);
+    let o = c.rt(&["update", "--cpu-period", "100000", "--cpu-quota", "50000", "--cpu-burst", "20000", &c.id]);
+    assert!(o.success(), "{o}");
+    assert_eq!(must_file(&c, "cpu.cfs_burst_us"), "20000");
+}

@@ -241,6 +241,21 @@ impl CgroupRecord {
         })
     }
 
+    /// A v1 cgroup's realtime runtime must fit in its parent's (EINVAL
+    /// otherwise), and a new cgroup starts with none: give each parent husk
+    /// made for this container, top down, at least `runtime`. Parents husk
+    /// did not make are left alone.
+    fn grant_rt_budget(&self, dir: &Path, runtime: i64) -> Result<(), ResourceError> {
+        for parent in self.created.iter().filter(|c| dir.starts_with(c) && c.as_path() != dir) {
+            let f = parent.join("cpu.rt_runtime_us");
+            let have: i64 = std::fs::read_to_string(&f).ok().and_then(|v| v.trim().parse().ok()).unwrap_or(0);
+            if have < runtime {
+                write(parent, "cpu.rt_runtime_us", &runtime.to_string(), "linux.resources.cpu.realtimeRuntime (for a parent cgroup)")?;
+            }
+        }
+        Ok(())
+    }
+
     /// Write every resource the config sets. Called once the cgroups exist
     /// and before the user program runs; `update` calls it again with only
     /// the values to change (devices are never changed by `update`).
@@ -263,7 +278,12 @@ impl CgroupRecord {
                 || c.idle.is_some()
             {
                 match self.need("cpu", "linux.resources.cpu")? {
-                    Target::V1(d) => resources_v1::cpu(d, c)?,
+                    Target::V1(d) => {
+                        if let Some(rt) = c.realtime_runtime.filter(|&v| v > 0) {
+                            self.grant_rt_budget(d, rt)?;
+                        }
+                        resources_v1::cpu(d, c)?
+                    }
                     Target::V2(d) => resources_v2::cpu(d, c)?,
                 }
             }

@@ -34,6 +34,9 @@ pub struct UpdateArgs {
     /// CPU shares (relative weight).
     #[arg(long = "cpu-share", visible_alias = "cpu-shares")]
     pub cpu_share: Option<u64>,
+    /// CPU CFS burst (microseconds a period's unused quota may be carried).
+    #[arg(long = "cpu-burst")]
+    pub cpu_burst: Option<u64>,
     /// CPU realtime period (microseconds).
     #[arg(long = "cpu-rt-period")]
     pub cpu_rt_period: Option<u64>,
@@ -157,6 +160,7 @@ pub fn update_resources(a: &UpdateArgs) -> Result<Resources> {
         shares: a.cpu_share,
         quota: a.cpu_quota,
         period: a.cpu_period,
+        burst: a.cpu_burst,
         realtime_runtime: a.cpu_rt_runtime,
         realtime_period: a.cpu_rt_period,
         cpus: a.cpuset_cpus.clone(),
