@@ -701,3 +701,18 @@ fn duplicate_masked_and_readonly_paths_are_harmless() {
     });
     assert_eq!(o.lines().map(str::trim).collect::<Vec<_>>(), ["0", "read-only"], "{o}");
 }
+
+/// A read-only /dev still gets its devices and its submounts (/dev/pts,
+/// /dev/shm, /dev/mqueue): their mount points are made first and /dev is
+/// made read-only last.
+#[test]
+fn read_only_dev_still_gets_its_submounts() {
+    let o = sh_out(
+        "test -c /dev/null && echo null; grep -c ' /dev/pts \\| /dev/shm \\| /dev/mqueue ' /proc/self/mountinfo; \
+         touch /dev/x 2>/dev/null && echo dev-writable || echo dev-read-only; touch /dev/shm/y && echo shm-writable",
+        |s| {
+            s.set("/mounts/1/options", json!(["nosuid", "strictatime", "mode=755", "size=65536k", "ro"]));
+        },
+    );
+    assert_eq!(o.lines().collect::<Vec<_>>(), ["null", "3", "dev-read-only", "shm-writable"], "{o}");
+}

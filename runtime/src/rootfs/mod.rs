@@ -93,7 +93,7 @@ pub fn prepare(s: &Setup) -> Result<OwnedFd, RootfsError> {
             .and_then(|l| l.mount_label().as_deref())
             .filter(|l| !l.is_empty() && crate::lsm::selinux_enabled()),
     };
-    mounts::mount_all(&ctx, &mounts)?;
+    let read_only_later = mounts::mount_all(&ctx, &mounts)?;
     // /dev is ours to fill unless the config bind-mounts one in.
     let dev_is_bind = mounts.iter().any(|m| {
         m.destination() == Path::new("/dev")
@@ -110,6 +110,7 @@ pub fn prepare(s: &Setup) -> Result<OwnedFd, RootfsError> {
     if let Some(p) = s.spec.process() {
         mkdir_all(root.as_fd(), p.cwd(), 0o755).map_err(|e| RootfsError::Path(p.cwd().clone(), e))?;
     }
+    mounts::make_read_only(root.as_fd(), &read_only_later)?;
     Ok(root)
 }
 

@@ -47,9 +47,32 @@ fn mount_err(src: &str, dest: &Path, typ: &str) -> impl FnOnce(nix::Error) -> Mo
     move |err| MountError::Mount { src, dest, typ, err }
 }
 
-pub fn mount_all(ctx: &Ctx, mounts: &[Mount]) -> Result<(), MountError> {
-    for m in mounts {
-        mount_one(ctx, m)?;
+/// Mount everything, in config order. A read-only mount that later mounts
+/// (or the default devices, for /dev) go below is mounted writable for now:
+/// their mount points could not be made in it. Its destination is
+/// returned, for [`make_read_only`] once everything below it exists.
+pub fn mount_all(ctx: &Ctx, mounts: &[Mount]) -> Result<Vec<PathBuf>, MountError> {
+    let mut later = Vec::new();
+    for (i, m) in mounts.iter().enumerate() {
+        let dest = m.destination();
+        let ro = m.options().iter().flatten().any(|o| o == "ro");
+        let covers = dest == Path::new("/dev") || mounts[i + 1..].iter().any(|n| n.destination() != dest && n.destination().starts_with(dest));
+        if ro && covers {
+            let mut writable = m.clone();
+            writable.set_options(m.options().as_ref().map(|o| o.iter().filter(|o| *o != "ro").cloned().collect()));
+            mount_one(ctx, &writable)?;
+            later.push(dest.clone());
+        } else {
+            mount_one(ctx, m)?;
+        }
+    }
+    Ok(later)
+}
+
+/// The read-only remount `mount_all` put off.
+pub fn make_read_only(root: BorrowedFd, dests: &[PathBuf]) -> Result<(), MountError> {
+    for d in dests {
+        remount_bind(root, d, MsFlags::MS_RDONLY, MsFlags::empty())?;
     }
     Ok(())
 }
