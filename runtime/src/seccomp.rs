@@ -181,20 +181,22 @@ fn add_rule(ctx: &mut ScmpFilterContext, rule: &LinuxSyscall, default: ScmpActio
     if act == default {
         return Ok(());
     }
-    let conds: Vec<ScmpArgCompare> = rule
-        .args()
-        .iter()
-        .flatten()
-        .map(|a| {
-            let op = compare(a.op(), a.value(), a.value_two());
-            let datum = if a.op() == LinuxSeccompOperator::ScmpCmpMaskedEq {
-                a.value_two().unwrap_or(0)
-            } else {
-                a.value()
-            };
-            ScmpArgCompare::new(a.index() as u32, op, datum)
-        })
-        .collect();
+    let args: Vec<_> = rule.args().iter().flatten().collect();
+    let cond = |a: &&oci_spec::runtime::LinuxSeccompArg| {
+        let op = compare(a.op(), a.value(), a.value_two());
+        let datum = if a.op() == LinuxSeccompOperator::ScmpCmpMaskedEq {
+            a.value_two().unwrap_or(0)
+        } else {
+            a.value()
+        };
+        ScmpArgCompare::new(a.index() as u32, op, datum)
+    };
+    // libseccomp refuses two comparisons of one argument in a rule. runc
+    // (whose behaviour profiles are written against) then adds each such
+    // comparison as a rule of its own, and the others together as one.
+    let shares_index = |a: &&oci_spec::runtime::LinuxSeccompArg| args.iter().filter(|b| b.index() == a.index()).count() > 1;
+    let alone: Vec<ScmpArgCompare> = args.iter().filter(|a| shares_index(a)).map(cond).collect();
+    let together: Vec<ScmpArgCompare> = args.iter().filter(|a| !shares_index(a)).map(cond).collect();
     for name in rule.names() {
         // Names this libseccomp or architecture does not know are skipped,
         // as runc does: profiles list syscalls of every architecture.
@@ -202,12 +204,15 @@ fn add_rule(ctx: &mut ScmpFilterContext, rule: &LinuxSyscall, default: ScmpActio
             tracing::debug!("seccomp: skipping unknown syscall {name}");
             continue;
         };
-        let res = if conds.is_empty() {
-            ctx.add_rule(act, sc)
-        } else {
-            ctx.add_rule_conditional(act, sc, &conds)
-        };
-        res.map_err(lib(format!("rule for {name}")))?;
+        for c in &alone {
+            ctx.add_rule_conditional(act, sc, std::slice::from_ref(c)).map_err(lib(format!("rule for {name}")))?;
+        }
+        match (together.is_empty(), alone.is_empty()) {
+            (true, true) => ctx.add_rule(act, sc).map(drop),
+            (true, false) => Ok(()),
+            (false, _) => ctx.add_rule_conditional(act, sc, &together).map(drop),
+        }
+        .map_err(lib(format!("rule for {name}")))?;
     }
     Ok(())
 }

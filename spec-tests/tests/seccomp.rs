@@ -527,3 +527,23 @@ fn filter_blocking_a_runtime_step_reports_its_errno() {
     assert!(err.contains("cross-device") || err.contains("exdev"), "{o}");
     assert!(err.contains("seccomp"), "{o}");
 }
+
+/// Two comparisons of the same argument in one rule: libseccomp refuses
+/// them in one rule, and runc adds each as a rule of its own (either one
+/// matching applies the action). Profiles are written against that.
+#[test]
+fn two_conditions_on_one_argument_each_apply() {
+    let conds = |idx: u32| json!([{"index": idx, "value": 0o777, "op": "SCMP_CMP_EQ"}, {"index": idx, "value": 0o700, "op": "SCMP_CMP_EQ"}]);
+    let rules = vec![
+        json!({"names": ["chmod"], "action": "SCMP_ACT_ERRNO", "errnoRet": 1, "args": conds(1)}),
+        json!({"names": ["fchmodat", "fchmodat2"], "action": "SCMP_ACT_ERRNO", "errnoRet": 1, "args": conds(2)}),
+    ];
+    let script = format!(
+        "touch /tmp/f; for m in {}; do chmod $m /tmp/f 2>/dev/null && echo \"$m ok\" || echo \"$m denied\"; done",
+        MODES.join(" ")
+    );
+    let o = with_seccomp(&script, allow_default(rules)).run();
+    let denied: Vec<String> = o.lines().iter().filter(|l| l.ends_with("denied")).map(|l| l.split_whitespace().next().unwrap().to_string()).collect();
+    assert_eq!(o.lines().len(), MODES.len(), "{o}");
+    expect_denied(denied, |m| m == 0o777 || m == 0o700);
+}
