@@ -352,6 +352,43 @@ fn ps_lists_exactly_the_container_processes() {
     assert_eq!(lines.len(), 4, "{o}");
 }
 
+/// `ps` of a stopped container is no error, as in runc: the table has its
+/// header only and the JSON list is null.
+#[test]
+fn ps_of_a_stopped_container_lists_nothing() {
+    let c = Container::new(&["true"]);
+    c.create_ok();
+    c.start_ok();
+    c.assert_status("stopped");
+    let o = c.rt(&["ps", "-f", "json", &c.id]);
+    assert_eq!(o.ok().trim(), "null", "{o}");
+    let o = c.rt(&["ps", &c.id]);
+    let lines = o.lines();
+    assert_eq!(lines.len(), 1, "{o}");
+    assert!(lines[0].contains("PID"), "{o}");
+}
+
+/// Without a pid namespace the init's death does not end the container's
+/// other processes: `kill --all` and `delete --force` reach every process
+/// in its cgroup.
+#[test]
+fn kill_all_without_a_pid_namespace_reaches_every_process() {
+    let mut c = Container::sh("sleep 63 & sleep 64 & wait");
+    c.spec.remove_namespace("pid");
+    running(&c);
+    assert!(wait_for(|| host_pids(&c).len() == 3, Duration::from_secs(5)), "expected 3 processes");
+    let pids = host_pids(&c);
+    let o = c.rt(&["kill", "--all", &c.id, "KILL"]);
+    assert!(o.success(), "{o}");
+    assert!(
+        wait_for(|| pids.iter().all(|p| !std::path::Path::new(&format!("/proc/{p}")).exists() || std::fs::read_to_string(format!("/proc/{p}/stat")).is_ok_and(|s| s.contains(") Z "))), Duration::from_secs(5)),
+        "processes left: {pids:?}"
+    );
+    let o = c.delete_force();
+    assert!(o.success(), "{o}");
+    assert!(c.cgroup_dirs().is_empty());
+}
+
 // ---------- events ----------
 
 #[test]

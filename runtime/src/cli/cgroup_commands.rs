@@ -198,7 +198,9 @@ pub fn ps(store: &Store, a: &PsArgs) -> Result<i32> {
     let mut out = std::io::stdout().lock();
     match a.format.as_str() {
         "json" => {
-            let _ = serde_json::to_writer(&mut out, &pids);
+            // runc prints its empty (nil) list as null.
+            let list = (!pids.is_empty()).then_some(&pids);
+            let _ = serde_json::to_writer(&mut out, &list);
             let _ = writeln!(out);
             return Ok(0);
         }

@@ -48,10 +48,15 @@ pub fn update(store: &Store, id: &str, mut r: Resources) -> Result<(), Container
     Ok(())
 }
 
-/// The pids of every process in the container.
+/// The pids of every process in the container's cgroups. A stopped
+/// container is no error (as in runc): its list is empty, or holds what
+/// outlived the init there (no pid namespace).
 pub fn pids(store: &Store, id: &str) -> Result<Vec<i32>, ContainerError> {
-    let (_, _, cg) = live(store, id, "container not running")?;
-    Ok(cg.all_pids()?)
+    let st = store.open(id)?.read()?;
+    match st.cgroup {
+        Some(cg) => Ok(cg.all_pids()?),
+        None => Ok(Vec::new()),
+    }
 }
 
 /// runc's event document; a struct so the keys keep runc's order.
