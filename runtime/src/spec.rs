@@ -15,7 +15,8 @@ pub const MAX_CONFIG_BYTES: u64 = 16 * 1024 * 1024;
 pub enum SpecError {
     #[error("bundle {0}: {1}")]
     Bundle(PathBuf, std::io::Error),
-    #[error("{0}: no such file: the bundle has no config.json")]
+    // runc's words, which scripts match on, then the path.
+    #[error("JSON specification file {} not found ({})", .0.file_name().map(|n| n.to_string_lossy()).unwrap_or_default(), .0.display())]
     Missing(PathBuf),
     #[error("{0}: {1}")]
     Read(PathBuf, std::io::Error),

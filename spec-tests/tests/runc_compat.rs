@@ -227,3 +227,14 @@ fn pidfd_socket_gets_the_exec_process() {
     pidfd_kill(&fd);
     c.assert_status("running");
 }
+
+/// A bundle without config.json fails in runc's words.
+#[test]
+fn missing_config_is_reported_in_runcs_words() {
+    let c = Container::new(&["true"]);
+    c.no_autowrite();
+    let o = c.create();
+    assert!(!o.success(), "{o}");
+    assert!(o.stderr.contains("JSON specification file config.json not found"), "{o}");
+    assert!(c.state().is_none());
+}
