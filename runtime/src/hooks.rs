@@ -7,24 +7,29 @@ use std::process::{Command, Stdio};
 
 use oci_spec::runtime::Hook;
 
+/// Worded as runc's ("error running prestart hook #0: exit status 1,
+/// stderr: ..."), which scripts match on, with the hook's path added.
 #[derive(Debug, thiserror::Error)]
 pub enum HookError {
-    #[error("{kind} hook {path}: {err}")]
+    #[error("error running {kind} hook #{index} ({path}): {err}")]
     Spawn {
         kind: &'static str,
+        index: usize,
         path: String,
         err: std::io::Error,
     },
-    #[error("{kind} hook {path} failed: {status}{stderr}")]
+    #[error("error running {kind} hook #{index} ({path}): {status}{stderr}")]
     Failed {
         kind: &'static str,
+        index: usize,
         path: String,
         status: String,
         stderr: String,
     },
-    #[error("{kind} hook {path} timed out after {secs}s")]
+    #[error("error running {kind} hook #{index} ({path}): hook ran past specified timeout of {secs}s")]
     Timeout {
         kind: &'static str,
+        index: usize,
         path: String,
         secs: i64,
     },
@@ -33,8 +38,8 @@ pub enum HookError {
 /// Run each hook in order; the first failure stops the rest (prestart,
 /// createRuntime, createContainer, startContainer: the operation fails).
 pub fn run_all(kind: &'static str, hooks: Option<&Vec<Hook>>, state: &[u8]) -> Result<(), HookError> {
-    for h in hooks.into_iter().flatten() {
-        run(kind, h, state)?;
+    for (index, h) in hooks.into_iter().flatten().enumerate() {
+        run_nth(kind, index, h, state)?;
     }
     Ok(())
 }
@@ -44,8 +49,8 @@ pub fn run_all(kind: &'static str, hooks: Option<&Vec<Hook>>, state: &[u8]) -> R
 /// remaining hooks and the lifecycle MUST go on. Returns the failures.
 pub fn run_all_warning(kind: &'static str, hooks: Option<&Vec<Hook>>, state: &[u8]) -> Vec<HookError> {
     let mut failed = Vec::new();
-    for h in hooks.into_iter().flatten() {
-        if let Err(e) = run(kind, h, state) {
+    for (index, h) in hooks.into_iter().flatten().enumerate() {
+        if let Err(e) = run_nth(kind, index, h, state) {
             tracing::warn!("{e}");
             failed.push(e);
         }
@@ -53,10 +58,16 @@ pub fn run_all_warning(kind: &'static str, hooks: Option<&Vec<Hook>>, state: &[u
     failed
 }
 
+/// Run one hook (the first of its list).
 pub fn run(kind: &'static str, hook: &Hook, state: &[u8]) -> Result<(), HookError> {
+    run_nth(kind, 0, hook, state)
+}
+
+fn run_nth(kind: &'static str, index: usize, hook: &Hook, state: &[u8]) -> Result<(), HookError> {
     let path = hook.path().display().to_string();
     let spawn_err = |err| HookError::Spawn {
         kind,
+        index,
         path: path.clone(),
         err,
     };
@@ -84,7 +95,7 @@ pub fn run(kind: &'static str, hook: &Hook, state: &[u8]) -> Result<(), HookErro
     }
     let pid = child.id() as i32;
     let limit = hook.timeout().filter(|s| *s > 0);
-    let timed_out = || HookError::Timeout { kind, path: path.clone(), secs: limit.unwrap_or(0) };
+    let timed_out = || HookError::Timeout { kind, index, path: path.clone(), secs: limit.unwrap_or(0) };
     let (status, stderr) = match watch {
         None => {
             if limit.is_some_and(|secs| !wait_exit(pid, secs)) {
@@ -130,10 +141,11 @@ pub fn run(kind: &'static str, hook: &Hook, state: &[u8]) -> Result<(), HookErro
     let stderr = if text.is_empty() {
         String::new()
     } else {
-        format!(": {}", text.chars().take(512).collect::<String>().replace('\n', " "))
+        format!(", stderr: {}", text.chars().take(512).collect::<String>().replace('\n', " "))
     };
     Err(HookError::Failed {
         kind,
+        index,
         path,
         status,
         stderr,
@@ -175,7 +187,7 @@ mod tests {
     fn failing_hook_reports_status_and_stderr() {
         let h = hook(serde_json::json!({"path": "/bin/sh", "args": ["sh", "-c", "echo oops >&2; exit 3"]}));
         let e = run("poststart", &h, b"{}").unwrap_err().to_string();
-        assert!(e.contains("exit status 3") && e.contains("oops"), "{e}");
+        assert_eq!(e, "error running poststart hook #0 (/bin/sh): exit status 3, stderr: oops");
     }
 
     #[test]

@@ -450,3 +450,15 @@ fn start_container_hook_without_env_gets_the_process_env() {
     assert_eq!(read("bare").trim(), "PROCVAR=from-the-process");
     assert_eq!(read("withenv").trim(), "HOOKVAR=only-this");
 }
+
+/// A failing hook is reported in runc's words ("error running prestart
+/// hook #0: exit status 3, ... stderr: ..."), which scripts match on.
+#[test]
+fn failing_hook_is_reported_in_runcs_words() {
+    let mut h = hooked("true");
+    h.set_hook("prestart", "echo hook-said-no >&2; exit 3", None);
+    let o = h.c.create();
+    assert!(!o.success(), "{o}");
+    assert!(o.stderr.contains("error running prestart hook #0") || o.stderr.contains("error running hook #0"), "{o}");
+    assert!(o.stderr.contains("exit status 3") && o.stderr.contains("hook-said-no"), "{o}");
+}
