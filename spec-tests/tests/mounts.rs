@@ -716,3 +716,22 @@ fn read_only_dev_still_gets_its_submounts() {
     );
     assert_eq!(o.lines().collect::<Vec<_>>(), ["null", "3", "dev-read-only", "shm-writable"], "{o}");
 }
+
+/// A mount destination that is a dangling symlink in the rootfs resolves
+/// inside the rootfs: the missing target is made there, never on the host.
+#[test]
+fn dangling_symlink_destination_resolves_inside_the_rootfs() {
+    let host_target = std::path::PathBuf::from(format!("/husk-st-dangling-{}", std::process::id()));
+    assert!(!host_target.exists());
+    let mut c = Container::private_sh(&format!("cat {}/payload", host_target.display()));
+    let src = c.scratch("src");
+    std::fs::write(src.join("payload"), "through-the-link\n").unwrap();
+    std::os::unix::fs::symlink(&host_target, c.rootfs().join("link")).unwrap();
+    c.spec.bind(&src, "/link", &[]);
+    let o = c.run();
+    let exists_on_host = host_target.exists();
+    let _ = std::fs::remove_dir(&host_target);
+    assert!(!exists_on_host, "the runtime made {} on the host", host_target.display());
+    assert_eq!(o.ok().trim(), "through-the-link", "{o}");
+    assert!(c.rootfs().join(host_target.strip_prefix("/").unwrap()).is_dir());
+}
