@@ -735,3 +735,72 @@ fn dangling_symlink_destination_resolves_inside_the_rootfs() {
     assert_eq!(o.ok().trim(), "through-the-link", "{o}");
     assert!(c.rootfs().join(host_target.strip_prefix("/").unwrap()).is_dir());
 }
+
+/// A host tmpfs mounted with the source directory's flags set (nosuid,
+/// nodev, noexec), removed at drop.
+struct FlaggedSource(std::path::PathBuf);
+
+impl FlaggedSource {
+    fn new(dir: std::path::PathBuf, opts: &str) -> FlaggedSource {
+        let o = host("mount", &["-t", "tmpfs", "-o", opts, "tmpfs", dir.to_str().unwrap()]);
+        assert!(o.success(), "{o}");
+        FlaggedSource(dir)
+    }
+}
+
+impl Drop for FlaggedSource {
+    fn drop(&mut self) {
+        let _ = host("umount", &["-l", self.0.to_str().unwrap()]);
+    }
+}
+
+/// Options that clear a flag (suid, dev, exec) clear it on a bind mount
+/// even where the source has it set.
+#[test]
+#[ignore = "runc 1.1.5 keeps the source's nosuid, nodev and noexec"]
+fn bind_options_clear_the_sources_flags() {
+    let mut c = Container::sh("cat /proc/self/mountinfo");
+    let src = FlaggedSource::new(c.scratch("flagged"), "nosuid,nodev,noexec,size=1m");
+    c.spec.bind(&src.0, "/flagged", &["suid", "dev", "exec"]);
+    let o = c.run();
+    let mi = o.ok();
+    let m = mount_of(mi, "/flagged");
+    for f in ["nosuid", "nodev", "noexec"] {
+        assert!(!m.has_opt(f), "{f} still set: {:?}", m.options);
+    }
+}
+
+/// And options that set one set it, the source's other flags kept.
+#[test]
+#[ignore = "runc 1.1.5 drops the source's nosuid when it remounts a bind read-only"]
+fn bind_options_set_flags_and_keep_the_sources() {
+    let mut c = Container::sh("cat /proc/self/mountinfo");
+    let src = FlaggedSource::new(c.scratch("flagged"), "nosuid,size=1m");
+    c.spec.bind(&src.0, "/flagged", &["ro", "nodev"]);
+    let o = c.run();
+    let m = mount_of(o.ok(), "/flagged");
+    for f in ["ro", "nodev", "nosuid"] {
+        assert!(m.has_opt(f), "{f} missing: {:?}", m.options);
+    }
+}
+
+/// In a user namespace, flags the kernel locked on the source cannot be
+/// cleared: they are kept, and the mount does not fail with EPERM.
+#[test]
+#[ignore = "runc 1.1.5 fails the remount with EPERM"]
+fn bind_options_keep_locked_flags_in_a_user_namespace() {
+    let mut c = Container::sh("cat /proc/self/mountinfo");
+    let src = FlaggedSource::new(c.scratch("flagged"), "nosuid,nodev,size=1m");
+    c.spec.namespace("user", None);
+    c.spec.set("/linux/uidMappings", json!([{"containerID": 0, "hostID": 100000, "size": 65536}]));
+    c.spec.set("/linux/gidMappings", json!([{"containerID": 0, "hostID": 100000, "size": 65536}]));
+    if let Some(serde_json::Value::Array(m)) = c.spec.0.pointer_mut("/mounts") {
+        m.retain(|m| m["destination"] != "/sys/fs/cgroup");
+    }
+    c.spec.bind(&src.0, "/flagged", &["suid", "dev", "ro"]);
+    let o = c.run();
+    let m = mount_of(o.ok(), "/flagged");
+    for f in ["ro", "nosuid", "nodev"] {
+        assert!(m.has_opt(f), "{f} missing: {:?}", m.options);
+    }
+}

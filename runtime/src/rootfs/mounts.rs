@@ -163,7 +163,7 @@ fn bind(ctx: &Ctx, src: &Path, target: OwnedFd, dest: &Path, opts: &MountOptions
     mount(Some(src), fd_path(&target).as_str(), None::<&str>, flags, None::<&str>)
         .map_err(mount_err(&s, dest, "bind"))?;
     let extra = opts.remount_flags();
-    if !extra.is_empty() {
+    if !extra.is_empty() || !opts.cleared.is_empty() {
         remount_bind(ctx.root, dest, extra, opts.cleared)?;
     }
     set_recursive(ctx, dest, opts)?;
@@ -207,16 +207,23 @@ fn set_recursive(ctx: &Ctx, dest: &Path, opts: &MountOptions) -> Result<(), Moun
 /// Change the flags of an existing bind mount. Flags the mount already
 /// carries (nosuid, nodev, noexec, ...) are kept unless the config clears
 /// them: dropping locked flags is refused by the kernel in a user namespace.
+/// Remount the bind mount at `dest` with its current flags, minus
+/// `cleared`, plus `flags`; nothing to do, nothing done. Flags the kernel
+/// locked on the source (a mount made in a more privileged user namespace)
+/// cannot be cleared: they are kept (EPERM otherwise), as runc keeps them.
 pub fn remount_bind(root: BorrowedFd, dest: &Path, flags: MsFlags, cleared: MsFlags) -> Result<(), MountError> {
     let fd = open_in_root(root, dest, OFlag::empty()).map_err(|e| MountError::Dest(dest.to_path_buf(), e))?;
-    let current = current_flags(&fd) & !cleared;
-    mount(
-        None::<&str>,
-        fd_path(&fd).as_str(),
-        None::<&str>,
-        MsFlags::MS_BIND | MsFlags::MS_REMOUNT | flags | current,
-        None::<&str>,
-    )
+    let current = current_flags(&fd);
+    if flags.is_empty() && (current & cleared).is_empty() {
+        return Ok(());
+    }
+    let remount = |keep: MsFlags| {
+        mount(None::<&str>, fd_path(&fd).as_str(), None::<&str>, MsFlags::MS_BIND | MsFlags::MS_REMOUNT | flags | keep, None::<&str>)
+    };
+    match remount(current & !cleared) {
+        Err(nix::Error::EPERM) if !(current & cleared).is_empty() => remount(current),
+        other => other,
+    }
     .map_err(mount_err("remount", dest, "bind"))
 }
 
