@@ -28,6 +28,10 @@ pub enum SyncError {
 /// Every step of the create handshake, in the order it happens.
 #[derive(Debug, Serialize, Deserialize, PartialEq, Eq)]
 pub enum Msg {
+    /// parent → child, before Go, with a new user namespace: the bind
+    /// sources, opened by the parent in the child's mount namespace, as
+    /// fds attached to this message; carries their mount indices.
+    BindSources(Vec<usize>),
     /// parent → child: id maps written, and the child in its v2 cgroup
     /// where it could not be born there (it joins its v1 cgroups itself,
     /// see cgroups::Joiner); go on.
@@ -112,6 +116,53 @@ impl Channel {
             return Err(SyncError::Closed);
         }
         serde_json::from_slice(&buf[..n]).map_err(SyncError::Decode)
+    }
+
+    /// Send a message with fds attached (SCM_RIGHTS).
+    pub fn send_with_fds(&self, msg: &Msg, fds: &[std::os::fd::RawFd]) -> Result<(), SyncError> {
+        let buf = serde_json::to_vec(msg).map_err(SyncError::Decode)?;
+        let cmsg = [nix::sys::socket::ControlMessage::ScmRights(fds)];
+        loop {
+            match nix::sys::socket::sendmsg::<()>(
+                self.fd.as_raw_fd(),
+                &[std::io::IoSlice::new(&buf)],
+                &cmsg,
+                nix::sys::socket::MsgFlags::MSG_NOSIGNAL,
+                None,
+            ) {
+                Err(nix::Error::EINTR) => continue,
+                Err(e) => return Err(SyncError::Send(e)),
+                Ok(_) => return Ok(()),
+            }
+        }
+    }
+
+    /// Receive a message and the fds attached to it, if any.
+    pub fn recv_with_fds(&self) -> Result<(Msg, Vec<OwnedFd>), SyncError> {
+        use std::os::fd::FromRawFd;
+        let mut buf = vec![0u8; 64 * 1024];
+        let mut space = nix::cmsg_space!([std::os::fd::RawFd; 253]);
+        let (n, fds) = loop {
+            let mut iov = [std::io::IoSliceMut::new(&mut buf)];
+            match nix::sys::socket::recvmsg::<()>(self.fd.as_raw_fd(), &mut iov, Some(&mut space), nix::sys::socket::MsgFlags::MSG_CMSG_CLOEXEC) {
+                Err(nix::Error::EINTR) => continue,
+                Err(e) => return Err(SyncError::Recv(e)),
+                Ok(m) => {
+                    let mut fds = Vec::new();
+                    for c in m.cmsgs().map_err(SyncError::Recv)? {
+                        if let nix::sys::socket::ControlMessageOwned::ScmRights(raw) = c {
+                            // SAFETY: SCM_RIGHTS just installed these fds for us.
+                            fds.extend(raw.into_iter().map(|f| unsafe { OwnedFd::from_raw_fd(f) }));
+                        }
+                    }
+                    break (m.bytes, fds);
+                }
+            }
+        };
+        if n == 0 {
+            return Err(SyncError::Closed);
+        }
+        Ok((serde_json::from_slice(&buf[..n]).map_err(SyncError::Decode)?, fds))
     }
 
     /// The error the peer sent before it went away, if it did. Does not

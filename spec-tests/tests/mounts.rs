@@ -804,3 +804,29 @@ fn bind_options_keep_locked_flags_in_a_user_namespace() {
         assert!(m.has_opt(f), "{f} missing: {:?}", m.options);
     }
 }
+
+/// With a user namespace, a bind source under a directory only the host's
+/// root may enter still mounts: the runtime opens it before the container
+/// process (root only inside its namespace) would have to look it up.
+#[test]
+fn bind_source_only_host_root_may_reach_with_a_user_namespace() {
+    let mut c = Container::private_sh("cat /data/payload");
+    // The mount point exists: the namespace's root could not make it in a
+    // rootfs the host's root owns.
+    std::fs::create_dir_all(c.rootfs().join("data")).unwrap();
+    let locked = c.scratch("locked");
+    std::fs::create_dir_all(locked.join("data")).unwrap();
+    std::fs::write(locked.join("data/payload"), "reached\n").unwrap();
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(locked.join("data/payload"), std::fs::Permissions::from_mode(0o644)).unwrap();
+    std::fs::set_permissions(&locked, std::fs::Permissions::from_mode(0o700)).unwrap();
+    c.spec.namespace("user", None);
+    c.spec.set("/linux/uidMappings", json!([{"containerID": 0, "hostID": 100000, "size": 65536}]));
+    c.spec.set("/linux/gidMappings", json!([{"containerID": 0, "hostID": 100000, "size": 65536}]));
+    if let Some(serde_json::Value::Array(m)) = c.spec.0.pointer_mut("/mounts") {
+        m.retain(|m| m["destination"] != "/sys/fs/cgroup");
+    }
+    c.spec.bind(&locked.join("data"), "/data", &["ro"]);
+    let o = c.run();
+    assert_eq!(o.ok().trim(), "reached", "{o}");
+}

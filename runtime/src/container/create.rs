@@ -248,6 +248,9 @@ fn spawn(
             drop(start);
             let guard = ChildGuard(Some(pid));
             prepare_child(&bundle.spec, pid)?;
+            if ns.new.contains(nix::sched::CloneFlags::CLONE_NEWUSER) || ns.join_user.is_some() {
+                send_bind_sources(&parent_chan, bundle, pid)?;
+            }
             let go = (|| -> Result<(), ContainerError> {
                 if !into_cgroup {
                     joiner.add_unified(pid)?;
@@ -262,6 +265,20 @@ fn spawn(
         }
         Err(e) => Err(ContainerError::Init(e.to_string())),
     }
+}
+
+/// See `rootfs::mounts::open_bind_sources`. At most 253 fds go in one
+/// message (SCM_MAX_FD); the rest, if a config had that many binds, are
+/// left to the child.
+fn send_bind_sources(chan: &sync::Channel, bundle: &Bundle, pid: i32) -> Result<(), ContainerError> {
+    let mut sources = crate::rootfs::mounts::open_bind_sources(bundle.spec.mounts().as_deref().unwrap_or_default(), &bundle.dir, pid);
+    sources.truncate(253);
+    if sources.is_empty() {
+        return Ok(());
+    }
+    let idx: Vec<usize> = sources.iter().map(|(i, _)| *i).collect();
+    let fds: Vec<std::os::fd::RawFd> = sources.iter().map(|(_, f)| std::os::fd::AsRawFd::as_raw_fd(f)).collect();
+    Ok(chan.send_with_fds(&Msg::BindSources(idx), &fds)?)
 }
 
 /// What the parent does before the child may proceed: id maps, network

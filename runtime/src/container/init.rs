@@ -197,7 +197,7 @@ fn setup(a: &InitArgs) -> Result<Prepared, InitError> {
     // The parent writes our id maps first and, where the kernel would not
     // let us be born in our v2 cgroup, moves us there: after Go we are in
     // every cgroup of the container.
-    a.chan.expect(Msg::Go, "Go")?;
+    let bind_sources = receive_bind_sources(&a.chan, a.spec.mounts().as_ref().map_or(0, |m| m.len()))?;
     let linux = a.spec.linux().as_ref();
     let in_userns = a.ns.new_user() || a.ns.join_user.is_some();
     if let Some(fd) = &a.ns.join_user {
@@ -238,6 +238,7 @@ fn setup(a: &InitArgs) -> Result<Prepared, InitError> {
         new_cgroupns,
         in_userns,
         own_mount_ns: a.ns.own_mount_ns(),
+        bind_sources: &bind_sources,
     })?;
     if wants_hook_sync(a.spec) {
         a.chan.send(&Msg::RunRuntimeHooks)?;
@@ -297,6 +298,26 @@ fn setup(a: &InitArgs) -> Result<Prepared, InitError> {
     set_pdeathsig(false)?;
     a.chan.send(&Msg::Committed)?;
     Ok(Prepared { exec, state, seccomp })
+}
+
+/// Wait for Go, taking the bind sources the parent may send first (see
+/// `rootfs::mounts::open_bind_sources`), by mount index.
+fn receive_bind_sources(chan: &crate::sync::Channel, mounts: usize) -> Result<Vec<Option<OwnedFd>>, InitError> {
+    let mut sources: Vec<Option<OwnedFd>> = (0..mounts).map(|_| None).collect();
+    loop {
+        match chan.recv_with_fds()? {
+            (Msg::BindSources(idx), fds) if idx.len() == fds.len() => {
+                for (i, fd) in idx.into_iter().zip(fds) {
+                    if let Some(slot) = sources.get_mut(i) {
+                        *slot = Some(fd);
+                    }
+                }
+            }
+            (Msg::Go, _) => return Ok(sources),
+            (Msg::Error(e), _) => return Err(crate::sync::ExpectError::Peer(e).into()),
+            (got, _) => return Err(crate::sync::SyncError::Unexpected { got, wanted: "Go" }.into()),
+        }
+    }
 }
 
 fn wait_and_exec(a: &InitArgs, p: Prepared) -> Result<std::convert::Infallible, InitError> {

@@ -54,6 +54,8 @@ pub struct Setup<'a> {
     /// parent has bound the rootfs already (see `host_mountns`), and the
     /// host's propagation is not ours to change.
     pub own_mount_ns: bool,
+    /// See `mounts::open_bind_sources`.
+    pub bind_sources: &'a [Option<OwnedFd>],
 }
 
 fn root_propagation(spec: &Spec) -> Result<Option<MsFlags>, RootfsError> {
@@ -92,6 +94,7 @@ pub fn prepare(s: &Setup) -> Result<OwnedFd, RootfsError> {
             .as_ref()
             .and_then(|l| l.mount_label().as_deref())
             .filter(|l| !l.is_empty() && crate::lsm::selinux_enabled()),
+        bind_sources: s.bind_sources,
     };
     let read_only_later = mounts::mount_all(&ctx, &mounts)?;
     // /dev is ours to fill unless the config bind-mounts one in.

@@ -40,6 +40,33 @@ pub struct Ctx<'a> {
     pub in_userns: bool,
     /// `linux.mountLabel`, on a host where SELinux is enabled.
     pub mount_label: Option<&'a str>,
+    /// Bind sources opened by the parent, by mount index (see
+    /// [`open_bind_sources`]).
+    pub bind_sources: &'a [Option<OwnedFd>],
+}
+
+/// With a new user namespace the container process looks up bind sources
+/// as its own root, which is nobody on the host: a source only the host's
+/// root may reach would fail. So the parent, still the host's root, opens
+/// each one (O_PATH) through `/proc/PID/root` of the child, which puts the
+/// fd on the child's own copy of the mount (a bind from another mount
+/// namespace is refused), and sends it over (`Msg::BindSources`); the
+/// child binds from the fd, as runc does. A source that cannot be opened
+/// is left to the child, whose error says why. Returns (mount index, fd).
+pub fn open_bind_sources(mounts: &[Mount], bundle: &Path, child: i32) -> Vec<(usize, OwnedFd)> {
+    mounts
+        .iter()
+        .enumerate()
+        .filter_map(|(i, m)| {
+            let opts = m.options().clone().unwrap_or_default();
+            let is_bind = m.typ().as_deref() == Some("bind") || opts.iter().any(|o| o == "bind" || o == "rbind");
+            let src = m.source().as_ref().filter(|_| is_bind)?;
+            let src = if src.is_absolute() { src.clone() } else { bundle.join(src) };
+            let via_child = Path::new(&format!("/proc/{child}/root")).join(src.strip_prefix("/").unwrap_or(&src));
+            let fd = nix::fcntl::open(&via_child, OFlag::O_PATH | OFlag::O_CLOEXEC, nix::sys::stat::Mode::empty()).ok()?;
+            Some((i, fd))
+        })
+        .collect()
 }
 
 fn mount_err(src: &str, dest: &Path, typ: &str) -> impl FnOnce(nix::Error) -> MountError {
@@ -54,16 +81,17 @@ fn mount_err(src: &str, dest: &Path, typ: &str) -> impl FnOnce(nix::Error) -> Mo
 pub fn mount_all(ctx: &Ctx, mounts: &[Mount]) -> Result<Vec<PathBuf>, MountError> {
     let mut later = Vec::new();
     for (i, m) in mounts.iter().enumerate() {
+        let source_fd = ctx.bind_sources.get(i).and_then(|f| f.as_ref());
         let dest = m.destination();
         let ro = m.options().iter().flatten().any(|o| o == "ro");
         let covers = dest == Path::new("/dev") || mounts[i + 1..].iter().any(|n| n.destination() != dest && n.destination().starts_with(dest));
         if ro && covers {
             let mut writable = m.clone();
             writable.set_options(m.options().as_ref().map(|o| o.iter().filter(|o| *o != "ro").cloned().collect()));
-            mount_one(ctx, &writable)?;
+            mount_one(ctx, &writable, source_fd)?;
             later.push(dest.clone());
         } else {
-            mount_one(ctx, m)?;
+            mount_one(ctx, m, source_fd)?;
         }
     }
     Ok(later)
@@ -77,7 +105,8 @@ pub fn make_read_only(root: BorrowedFd, dests: &[PathBuf]) -> Result<(), MountEr
     Ok(())
 }
 
-pub fn mount_one(ctx: &Ctx, m: &Mount) -> Result<(), MountError> {
+/// One mount; `source_fd` is its bind source opened by the parent, if any.
+pub fn mount_one(ctx: &Ctx, m: &Mount, source_fd: Option<&OwnedFd>) -> Result<(), MountError> {
     let dest = m.destination();
     let typ = m.typ().clone().unwrap_or_default();
     let opts_raw = m.options().clone().unwrap_or_default();
@@ -91,19 +120,21 @@ pub fn mount_one(ctx: &Ctx, m: &Mount) -> Result<(), MountError> {
     let is_bind = opts.bind || typ == "bind";
     let source = m.source().clone().unwrap_or_else(|| PathBuf::from(&typ));
     if is_bind {
-        let src = if source.is_absolute() {
-            source
-        } else {
-            ctx.bundle.join(source)
+        let src = match source_fd {
+            Some(fd) => PathBuf::from(fd_path(fd)),
+            None if source.is_absolute() => source,
+            None => ctx.bundle.join(source),
         };
-        let meta = std::fs::metadata(&src).map_err(|e| MountError::Source(src.clone(), e))?;
+        // Errors name the config's source, not the fd's path.
+        let shown = if source_fd.is_some() { m.source().clone().unwrap_or_default() } else { src.clone() };
+        let meta = std::fs::metadata(&src).map_err(|e| MountError::Source(shown.clone(), e))?;
         let target = if meta.is_dir() {
             mkdir_all(ctx.root, dest, 0o755)
         } else {
             ensure_file(ctx.root, dest)
         }
         .map_err(|e| MountError::Dest(dest.clone(), e))?;
-        bind(ctx, &src, target, dest, &opts)
+        bind(ctx, &src, &shown, target, dest, &opts)
     } else {
         if (typ == "proc" || typ == "sysfs") && secure::has_symlink(ctx.root, dest) {
             return Err(MountError::Symlink(dest.clone(), typ));
@@ -139,7 +170,7 @@ pub fn mount_one(ctx: &Ctx, m: &Mount) -> Result<(), MountError> {
                 let host = if typ == "sysfs" { "/sys" } else { "/dev/mqueue" };
                 let mut o = opts.clone();
                 o.flags |= MsFlags::MS_BIND | MsFlags::MS_REC;
-                return bind(ctx, Path::new(host), target, dest, &o);
+                return bind(ctx, Path::new(host), Path::new(host), target, dest, &o);
             }
             Err(e) => return Err(mount_err(&src, dest, &typ)(e)),
         }
@@ -157,8 +188,9 @@ fn takes_context(typ: &str) -> bool {
     !matches!(typ, "proc" | "sysfs")
 }
 
-fn bind(ctx: &Ctx, src: &Path, target: OwnedFd, dest: &Path, opts: &MountOptions) -> Result<(), MountError> {
-    let s = src.display().to_string();
+/// Bind `src` (`shown` in errors) at `dest`, then apply the options.
+fn bind(ctx: &Ctx, src: &Path, shown: &Path, target: OwnedFd, dest: &Path, opts: &MountOptions) -> Result<(), MountError> {
+    let s = shown.display().to_string();
     let flags = MsFlags::MS_BIND | (opts.flags & MsFlags::MS_REC);
     mount(Some(src), fd_path(&target).as_str(), None::<&str>, flags, None::<&str>)
         .map_err(mount_err(&s, dest, "bind"))?;
