@@ -307,8 +307,14 @@ pub fn remove_dir_when_free(dir: &Path, patience: std::time::Duration) -> std::i
 }
 
 /// `remove_dir_when_free` for a cgroup and every cgroup below it,
-/// deepest first.
+/// deepest first. The usual cgroup has none: one rmdir, no listing of its
+/// many files.
 pub fn remove_tree_when_free(dir: &Path, patience: std::time::Duration) -> std::io::Result<()> {
+    match std::fs::remove_dir(dir) {
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(()),
+        Ok(()) => return Ok(()),
+        Err(_) => {}
+    }
     let subs: Vec<PathBuf> = match std::fs::read_dir(dir) {
         Ok(rd) => rd.filter_map(|e| e.ok()).filter(|e| e.file_type().is_ok_and(|t| t.is_dir())).map(|e| e.path()).collect(),
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(()),
