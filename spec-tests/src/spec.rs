@@ -146,6 +146,18 @@ impl Spec {
         self
     }
 
+    /// A new user namespace mapping 65536 ids from `host_uid`/`host_gid`,
+    /// without the cgroup v1 mount (not mountable from a user namespace).
+    pub fn user_namespace(&mut self, host_uid: u32, host_gid: u32) -> &mut Self {
+        self.namespace("user", None);
+        self.set("/linux/uidMappings", json!([{"containerID": 0, "hostID": host_uid, "size": 65536}]));
+        self.set("/linux/gidMappings", json!([{"containerID": 0, "hostID": host_gid, "size": 65536}]));
+        if let Some(Value::Array(m)) = self.0.pointer_mut("/mounts") {
+            m.retain(|m| m["destination"] != "/sys/fs/cgroup");
+        }
+        self
+    }
+
     /// Add (or replace) a namespace entry, optionally joining `path`.
     pub fn namespace(&mut self, typ: &str, path: Option<&str>) -> &mut Self {
         self.remove_namespace(typ);

@@ -789,14 +789,11 @@ fn bind_options_set_flags_and_keep_the_sources() {
 #[test]
 #[ignore = "runc 1.1.5 fails the remount with EPERM"]
 fn bind_options_keep_locked_flags_in_a_user_namespace() {
-    let mut c = Container::sh("cat /proc/self/mountinfo");
+    let mut c = Container::private_sh("cat /proc/self/mountinfo");
+    // The namespace's root could not make it in a rootfs the host owns.
+    std::fs::create_dir_all(c.rootfs().join("flagged")).unwrap();
     let src = FlaggedSource::new(c.scratch("flagged"), "nosuid,nodev,size=1m");
-    c.spec.namespace("user", None);
-    c.spec.set("/linux/uidMappings", json!([{"containerID": 0, "hostID": 100000, "size": 65536}]));
-    c.spec.set("/linux/gidMappings", json!([{"containerID": 0, "hostID": 100000, "size": 65536}]));
-    if let Some(serde_json::Value::Array(m)) = c.spec.0.pointer_mut("/mounts") {
-        m.retain(|m| m["destination"] != "/sys/fs/cgroup");
-    }
+    c.spec.user_namespace(100000, 100000);
     c.spec.bind(&src.0, "/flagged", &["suid", "dev", "ro"]);
     let o = c.run();
     let m = mount_of(o.ok(), "/flagged");
@@ -820,12 +817,7 @@ fn bind_source_only_host_root_may_reach_with_a_user_namespace() {
     use std::os::unix::fs::PermissionsExt;
     std::fs::set_permissions(locked.join("data/payload"), std::fs::Permissions::from_mode(0o644)).unwrap();
     std::fs::set_permissions(&locked, std::fs::Permissions::from_mode(0o700)).unwrap();
-    c.spec.namespace("user", None);
-    c.spec.set("/linux/uidMappings", json!([{"containerID": 0, "hostID": 100000, "size": 65536}]));
-    c.spec.set("/linux/gidMappings", json!([{"containerID": 0, "hostID": 100000, "size": 65536}]));
-    if let Some(serde_json::Value::Array(m)) = c.spec.0.pointer_mut("/mounts") {
-        m.retain(|m| m["destination"] != "/sys/fs/cgroup");
-    }
+    c.spec.user_namespace(100000, 100000);
     c.spec.bind(&locked.join("data"), "/data", &["ro"]);
     let o = c.run();
     assert_eq!(o.ok().trim(), "reached", "{o}");

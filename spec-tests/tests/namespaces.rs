@@ -275,13 +275,7 @@ fn unknown_namespace_type_is_rejected() {
 // ---------- user namespace ----------
 
 fn userns(s: &mut Spec) {
-    s.namespace("user", None);
-    s.set("/linux/uidMappings", json!([{"containerID": 0, "hostID": 100000, "size": 65536}]));
-    s.set("/linux/gidMappings", json!([{"containerID": 0, "hostID": 200000, "size": 65536}]));
-    // cgroup v1 hierarchies cannot be mounted from a user namespace.
-    if let Some(serde_json::Value::Array(m)) = s.0.pointer_mut("/mounts") {
-        m.retain(|m| m["destination"] != "/sys/fs/cgroup");
-    }
+    s.user_namespace(100000, 200000);
 }
 
 #[test]

@@ -165,13 +165,7 @@ fn cwd_only_the_container_user_may_enter_works() {
     use std::os::unix::fs::PermissionsExt;
     std::fs::set_permissions(&own, std::fs::Permissions::from_mode(0o700)).unwrap();
     std::os::unix::fs::chown(&own, Some(101000), Some(0)).unwrap();
-    c.spec.namespace("user", None);
-    c.spec.set("/linux/uidMappings", json!([{"containerID": 0, "hostID": 100000, "size": 65536}]));
-    c.spec.set("/linux/gidMappings", json!([{"containerID": 0, "hostID": 100000, "size": 65536}]));
-    // cgroup v1 hierarchies cannot be mounted from a user namespace.
-    if let Some(serde_json::Value::Array(m)) = c.spec.0.pointer_mut("/mounts") {
-        m.retain(|m| m["destination"] != "/sys/fs/cgroup");
-    }
+    c.spec.user_namespace(100000, 100000);
     c.spec.user(1000, 1000).set("/process/cwd", json!("/home1000"));
     let o = c.run();
     assert_eq!(o.ok().trim(), "/home1000", "{o}");
