@@ -108,6 +108,12 @@ impl Plan {
         self.has_new(LinuxNamespaceType::User)
     }
 
+    /// Does the container process end up in a user namespace other than
+    /// the runtime's (a new one, or one joined by path)?
+    pub fn enters_user_ns(&self) -> bool {
+        self.new_user() || self.join_user.is_some()
+    }
+
     /// Enter the joined namespaces; the returned guard goes back to husk's own
     /// when dropped.
     pub fn enter(&self) -> Result<Entered, NsError> {

@@ -89,44 +89,24 @@ pub fn pair() -> Result<(Channel, Channel), SyncError> {
 
 impl Channel {
     pub fn send(&self, msg: &Msg) -> Result<(), SyncError> {
-        let buf = serde_json::to_vec(msg).map_err(SyncError::Decode)?;
-        loop {
-            match nix::sys::socket::send(
-                self.fd.as_raw_fd(),
-                &buf,
-                nix::sys::socket::MsgFlags::MSG_NOSIGNAL,
-            ) {
-                Err(nix::Error::EINTR) => continue,
-                Err(e) => return Err(SyncError::Send(e)),
-                Ok(_) => return Ok(()),
-            }
-        }
+        self.send_with_fds(msg, &[])
     }
 
+    /// Receive a message; an fd sent along with it is closed.
     pub fn recv(&self) -> Result<Msg, SyncError> {
-        let mut buf = vec![0u8; 64 * 1024];
-        let n = loop {
-            match nix::unistd::read(&self.fd, &mut buf) {
-                Err(nix::Error::EINTR) => continue,
-                Err(e) => return Err(SyncError::Recv(e)),
-                Ok(n) => break n,
-            }
-        };
-        if n == 0 {
-            return Err(SyncError::Closed);
-        }
-        serde_json::from_slice(&buf[..n]).map_err(SyncError::Decode)
+        self.recv_with_fds().map(|(msg, _)| msg)
     }
 
     /// Send a message with fds attached (SCM_RIGHTS).
     pub fn send_with_fds(&self, msg: &Msg, fds: &[std::os::fd::RawFd]) -> Result<(), SyncError> {
         let buf = serde_json::to_vec(msg).map_err(SyncError::Decode)?;
-        let cmsg = [nix::sys::socket::ControlMessage::ScmRights(fds)];
+        let rights = [nix::sys::socket::ControlMessage::ScmRights(fds)];
+        let cmsg: &[_] = if fds.is_empty() { &[] } else { &rights };
         loop {
             match nix::sys::socket::sendmsg::<()>(
                 self.fd.as_raw_fd(),
                 &[std::io::IoSlice::new(&buf)],
-                &cmsg,
+                cmsg,
                 nix::sys::socket::MsgFlags::MSG_NOSIGNAL,
                 None,
             ) {

@@ -61,3 +61,21 @@ fn rm_dir(p: &Path, dev: u64) {
     }
     let _ = std::fs::remove_dir(p);
 }
+
+/// A tmpfs mounted at `dir` with `opts` for one test, lazily unmounted on
+/// drop (also when the test panics).
+pub struct TmpfsMount(pub PathBuf);
+
+impl TmpfsMount {
+    pub fn new(dir: &Path, opts: &str) -> TmpfsMount {
+        let o = crate::host("mount", &["-t", "tmpfs", "-o", opts, "husk-st-tmpfs", dir.to_str().unwrap()]);
+        assert!(o.success(), "{o}");
+        TmpfsMount(dir.to_path_buf())
+    }
+}
+
+impl Drop for TmpfsMount {
+    fn drop(&mut self) {
+        let _ = crate::host("umount", &["-l", self.0.to_str().unwrap()]);
+    }
+}

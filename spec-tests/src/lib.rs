@@ -420,3 +420,30 @@ fn unescape_mi(s: &str) -> String {
 pub fn mount_at(text: &str, mount_point: &str) -> Option<MountInfo> {
     parse_mountinfo(text).into_iter().filter(|m| m.mount_point == mount_point).last()
 }
+
+/// Host mounts (in the test's mount namespace) at or below `p`, as
+/// "MOUNTPOINT FSTYPE SOURCE".
+pub fn host_mounts_under(p: &Path) -> Vec<String> {
+    let p = p.to_str().unwrap();
+    let mi = std::fs::read_to_string("/proc/self/mountinfo").unwrap();
+    parse_mountinfo(&mi)
+        .into_iter()
+        .filter(|m| m.mount_point == p || m.mount_point.starts_with(&format!("{p}/")))
+        .map(|m| format!("{} {} {}", m.mount_point, m.fstype, m.source))
+        .collect()
+}
+
+/// Detach leaked mounts at or below `p` (so a failing test still cleans up).
+pub fn umount_under(p: &Path) {
+    for _ in 0..10 {
+        let m = host_mounts_under(p);
+        if m.is_empty() {
+            return;
+        }
+        for line in m {
+            let mp = std::ffi::CString::new(line.split(' ').next().unwrap()).unwrap();
+            // SAFETY: umount2 reads the C string; a mount already gone fails harmlessly.
+            unsafe { libc::umount2(mp.as_ptr(), libc::MNT_DETACH) };
+        }
+    }
+}

@@ -248,23 +248,6 @@ fn lifecycle_commands_killed_at_any_moment_leave_nothing_after_delete_force() {
     }
 }
 
-/// A tmpfs mounted over the container's state root for the test's life.
-struct RootMount(std::path::PathBuf);
-
-impl RootMount {
-    fn new(c: &Container, opts: &str) -> RootMount {
-        let o = host("mount", &["-t", "tmpfs", "-o", opts, "husk-st-root", c.root.to_str().unwrap()]);
-        assert!(o.success(), "{o}");
-        RootMount(c.root.clone())
-    }
-}
-
-impl Drop for RootMount {
-    fn drop(&mut self) {
-        let _ = host("umount", &["-l", self.0.to_str().unwrap()]);
-    }
-}
-
 /// A state root that fills up at every point of `create` (tmpfs of 1 to 8
 /// pages: config.json, cgroup.json, the fifos, state.json) or is read-only:
 /// create fails with a clear error and leaves nothing (no process, cgroup
@@ -276,7 +259,7 @@ fn create_on_a_full_or_read_only_state_root_fails_cleanly() {
     for opts in ["size=4k", "size=8k", "size=12k", "size=16k", "size=32k", "ro"] {
         let c = Container::new(&["sleep", "60"]);
         let _kill = KillLeftovers(&c);
-        let _m = RootMount::new(&c, opts);
+        let _m = TmpfsMount::new(&c.root, opts);
         let o = c.create();
         if o.success() {
             let o = c.delete_force();

@@ -736,31 +736,13 @@ fn dangling_symlink_destination_resolves_inside_the_rootfs() {
     assert!(c.rootfs().join(host_target.strip_prefix("/").unwrap()).is_dir());
 }
 
-/// A host tmpfs mounted with the source directory's flags set (nosuid,
-/// nodev, noexec), removed at drop.
-struct FlaggedSource(std::path::PathBuf);
-
-impl FlaggedSource {
-    fn new(dir: std::path::PathBuf, opts: &str) -> FlaggedSource {
-        let o = host("mount", &["-t", "tmpfs", "-o", opts, "tmpfs", dir.to_str().unwrap()]);
-        assert!(o.success(), "{o}");
-        FlaggedSource(dir)
-    }
-}
-
-impl Drop for FlaggedSource {
-    fn drop(&mut self) {
-        let _ = host("umount", &["-l", self.0.to_str().unwrap()]);
-    }
-}
-
 /// Options that clear a flag (suid, dev, exec) clear it on a bind mount
 /// even where the source has it set.
 #[test]
 #[ignore = "runc 1.1.5 keeps the source's nosuid, nodev and noexec"]
 fn bind_options_clear_the_sources_flags() {
     let mut c = Container::sh("cat /proc/self/mountinfo");
-    let src = FlaggedSource::new(c.scratch("flagged"), "nosuid,nodev,noexec,size=1m");
+    let src = TmpfsMount::new(&c.scratch("flagged"), "nosuid,nodev,noexec,size=1m");
     c.spec.bind(&src.0, "/flagged", &["suid", "dev", "exec"]);
     let o = c.run();
     let mi = o.ok();
@@ -775,7 +757,7 @@ fn bind_options_clear_the_sources_flags() {
 #[ignore = "runc 1.1.5 drops the source's nosuid when it remounts a bind read-only"]
 fn bind_options_set_flags_and_keep_the_sources() {
     let mut c = Container::sh("cat /proc/self/mountinfo");
-    let src = FlaggedSource::new(c.scratch("flagged"), "nosuid,size=1m");
+    let src = TmpfsMount::new(&c.scratch("flagged"), "nosuid,size=1m");
     c.spec.bind(&src.0, "/flagged", &["ro", "nodev"]);
     let o = c.run();
     let m = mount_of(o.ok(), "/flagged");
@@ -792,7 +774,7 @@ fn bind_options_keep_locked_flags_in_a_user_namespace() {
     let mut c = Container::private_sh("cat /proc/self/mountinfo");
     // The namespace's root could not make it in a rootfs the host owns.
     std::fs::create_dir_all(c.rootfs().join("flagged")).unwrap();
-    let src = FlaggedSource::new(c.scratch("flagged"), "nosuid,nodev,size=1m");
+    let src = TmpfsMount::new(&c.scratch("flagged"), "nosuid,nodev,size=1m");
     c.spec.user_namespace(100000, 100000);
     c.spec.bind(&src.0, "/flagged", &["suid", "dev", "ro"]);
     let o = c.run();

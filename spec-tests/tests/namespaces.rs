@@ -384,16 +384,6 @@ fn detached_container_keeps_namespaces_distinct() {
 
 // ---------- no mount namespace: the runtime's is inherited ----------
 
-/// Mounts whose mount point is at or under `dir`, as the host sees them.
-fn host_mounts_under(dir: &std::path::Path) -> Vec<String> {
-    let d = dir.to_str().unwrap();
-    parse_mountinfo(&std::fs::read_to_string("/proc/self/mountinfo").unwrap())
-        .into_iter()
-        .map(|m| m.mount_point)
-        .filter(|p| p == d || p.starts_with(&format!("{d}/")))
-        .collect()
-}
-
 /// A container without a mount namespace. No masked or read-only paths:
 /// runc 1.1.5 refuses those without one ("unable to restrict sys entries
 /// without a private MNT namespace"); husk's own test is below.
@@ -411,9 +401,7 @@ struct Sweep(std::path::PathBuf);
 
 impl Drop for Sweep {
     fn drop(&mut self) {
-        if !host_mounts_under(&self.0).is_empty() {
-            let _ = std::process::Command::new("umount").args(["-R", "-l"]).arg(&self.0).status();
-        }
+        umount_under(&self.0);
     }
 }
 

@@ -59,31 +59,6 @@ fn dir_entries(p: &Path) -> Vec<String> {
     v
 }
 
-/// Host mounts (in the test's mount namespace) at or below `p`.
-fn host_mounts_under(p: &Path) -> Vec<String> {
-    let p = p.to_str().unwrap();
-    let mi = std::fs::read_to_string("/proc/self/mountinfo").unwrap();
-    parse_mountinfo(&mi)
-        .into_iter()
-        .filter(|m| m.mount_point == p || m.mount_point.starts_with(&format!("{p}/")))
-        .map(|m| format!("{} {} {}", m.mount_point, m.fstype, m.source))
-        .collect()
-}
-
-/// Detach leaked mounts below `p` (so a failing test still cleans up).
-fn umount_under(p: &Path) {
-    for _ in 0..10 {
-        let m = host_mounts_under(p);
-        if m.is_empty() {
-            return;
-        }
-        for line in m {
-            let mp = std::ffi::CString::new(line.split(' ').next().unwrap()).unwrap();
-            unsafe { libc::umount2(mp.as_ptr(), libc::MNT_DETACH) };
-        }
-    }
-}
-
 /// Asserts `dir` stayed empty and nothing is mounted on/below it (then cleans up).
 #[track_caller]
 fn assert_host_dir_untouched(dir: &Path, ctx: &str) {

@@ -248,7 +248,7 @@ fn spawn(
             drop(start);
             let guard = ChildGuard(Some(pid));
             prepare_child(&bundle.spec, pid)?;
-            if ns.new.contains(nix::sched::CloneFlags::CLONE_NEWUSER) || ns.join_user.is_some() {
+            if ns.enters_user_ns() {
                 send_bind_sources(&parent_chan, bundle, pid)?;
             }
             let go = (|| -> Result<(), ContainerError> {

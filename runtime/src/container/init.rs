@@ -199,7 +199,7 @@ fn setup(a: &InitArgs) -> Result<Prepared, InitError> {
     // every cgroup of the container.
     let bind_sources = receive_bind_sources(&a.chan, a.spec.mounts().as_ref().map_or(0, |m| m.len()))?;
     let linux = a.spec.linux().as_ref();
-    let in_userns = a.ns.new_user() || a.ns.join_user.is_some();
+    let in_userns = a.ns.enters_user_ns();
     if let Some(fd) = &a.ns.join_user {
         namespaces::join_user(fd)?;
     }

@@ -98,11 +98,7 @@ pub fn prepare(s: &Setup) -> Result<OwnedFd, RootfsError> {
     };
     let read_only_later = mounts::mount_all(&ctx, &mounts)?;
     // /dev is ours to fill unless the config bind-mounts one in.
-    let dev_is_bind = mounts.iter().any(|m| {
-        m.destination() == Path::new("/dev")
-            && (m.typ().as_deref() == Some("bind")
-                || m.options().iter().flatten().any(|o| o == "bind" || o == "rbind"))
-    });
+    let dev_is_bind = mounts.iter().any(|m| m.destination() == Path::new("/dev") && mounts::is_bind(m));
     if !dev_is_bind {
         devices::create_defaults(root.as_fd(), s.in_userns)?;
         devices::create_symlinks(root.as_fd())?;

@@ -45,6 +45,11 @@ pub struct Ctx<'a> {
     pub bind_sources: &'a [Option<OwnedFd>],
 }
 
+/// Is this a bind mount (type `bind`, or a `bind`/`rbind` option)?
+pub fn is_bind(m: &Mount) -> bool {
+    m.typ().as_deref() == Some("bind") || m.options().iter().flatten().any(|o| o == "bind" || o == "rbind")
+}
+
 /// With a new user namespace the container process looks up bind sources
 /// as its own root, which is nobody on the host: a source only the host's
 /// root may reach would fail. So the parent, still the host's root, opens
@@ -58,9 +63,7 @@ pub fn open_bind_sources(mounts: &[Mount], bundle: &Path, child: i32) -> Vec<(us
         .iter()
         .enumerate()
         .filter_map(|(i, m)| {
-            let opts = m.options().clone().unwrap_or_default();
-            let is_bind = m.typ().as_deref() == Some("bind") || opts.iter().any(|o| o == "bind" || o == "rbind");
-            let src = m.source().as_ref().filter(|_| is_bind)?;
+            let src = m.source().as_ref().filter(|_| is_bind(m))?;
             let src = if src.is_absolute() { src.clone() } else { bundle.join(src) };
             let via_child = Path::new(&format!("/proc/{child}/root")).join(src.strip_prefix("/").unwrap_or(&src));
             let fd = nix::fcntl::open(&via_child, OFlag::O_PATH | OFlag::O_CLOEXEC, nix::sys::stat::Mode::empty()).ok()?;
