@@ -107,6 +107,32 @@ fn pids_limit_is_in_the_file() {
 }
 
 #[test]
+#[ignore = "runc 1.1.5 reads a pids limit of 0 as unset (runc 1.2+ and runtime-spec 1.3: a real limit)"]
+fn pids_limit_zero_is_a_limit_and_negative_is_max() {
+    // Current runc writes 0 as 1 (systemd's TasksMax cannot say 0): either
+    // way the container's init is the only task it may have.
+    let mut c = Container::new(&["sleep", "60"]);
+    c.spec.set("/linux/resources/pids/limit", json!(0));
+    running(&c);
+    assert_eq!(must_file(&c, "pids.max"), "1");
+    let o = c.rt(&["exec", &c.id, "sh", "-c", "true & wait; echo forked"]);
+    assert!(!o.stdout.contains("forked"), "a fork succeeded under pids limit 0: {o}");
+    c.rt(&["update", "--pids-limit", "-1", &c.id]).ok();
+    assert_eq!(must_file(&c, "pids.max"), "max");
+    c.rt(&["update", "--pids-limit", "0", &c.id]).ok();
+    assert_eq!(must_file(&c, "pids.max"), "1");
+}
+
+#[test]
+#[ignore = "runc 1.1.5 requires pids.limit (optional since runtime-spec 1.3)"]
+fn pids_without_a_limit_changes_nothing() {
+    let mut c = Container::new(&["sleep", "60"]);
+    c.spec.set("/linux/resources/pids", json!({}));
+    running(&c);
+    assert_eq!(must_file(&c, "pids.max"), "max");
+}
+
+#[test]
 fn pids_limit_stops_a_fork_loop() {
     // ash gives up at the first failed fork, so the loop runs in a child
     // shell; pid 1 then counts what is alive without forking.
@@ -244,6 +270,27 @@ fn update_flags_change_the_files() {
         assert_eq!(must_file(&c, "memory.soft_limit_in_bytes"), (50 * MIB).to_string());
         assert_eq!(must_file(&c, "cpu.shares"), "256");
         assert_eq!(must_file(&c, "cpu.cfs_quota_us"), "20000");
+    }
+}
+
+#[test]
+fn update_minus_one_means_unlimited() {
+    let mut c = Container::new(&["sleep", "60"]);
+    c.spec.set("/linux/resources/memory/limit", json!(64 * MIB));
+    c.spec.set("/linux/resources/cpu/quota", json!(20000));
+    c.spec.set("/linux/resources/cpu/period", json!(100000));
+    c.spec.set("/linux/resources/pids/limit", json!(20));
+    running(&c);
+    c.rt(&["update", "--memory", "-1", "--cpu-quota", "-1", "--pids-limit", "-1", &c.id]).ok();
+    assert_eq!(must_file(&c, "pids.max"), "max");
+    if v2_only() {
+        assert_eq!(must_file(&c, "memory.max"), "max");
+        assert_eq!(must_file(&c, "cpu.max"), "max 100000");
+    } else {
+        // The kernel's "no limit" is the largest page-aligned i64.
+        let unlimited: u64 = must_file(&c, "memory.limit_in_bytes").parse().unwrap();
+        assert!(unlimited > 1 << 62, "memory.limit_in_bytes {unlimited}");
+        assert_eq!(must_file(&c, "cpu.cfs_quota_us"), "-1");
     }
 }
 

@@ -99,9 +99,25 @@ pub struct Cpu {
     pub idle: Option<i64>,
 }
 
+/// pids.max for a `pids.limit`, as current runc writes it (runtime-spec
+/// 1.3): negative is no limit; 0 is a real limit, written as 1 because
+/// systemd's TasksMax cannot say 0 and runc keeps its two drivers alike (the
+/// container's init already counts as one task, so no fork succeeds either
+/// way). runc 1.1.5 still read 0 as "unset".
+pub fn pids_max(limit: i64) -> String {
+    match limit {
+        l if l < 0 => "max".to_string(),
+        0 => "1".to_string(),
+        l => l.to_string(),
+    }
+}
+
 #[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
 pub struct Pids {
-    pub limit: i64,
+    /// Optional since runtime-spec 1.3: a `pids` object without it changes
+    /// nothing.
+    #[serde(default)]
+    pub limit: Option<i64>,
 }
 
 #[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
@@ -171,7 +187,10 @@ impl Resources {
     /// does) the default device rules and an allow rule per `linux.devices`
     /// entry appended after the config's rules, so a container can always
     /// use /dev/null & co. and the nodes it was explicitly given.
-    pub fn for_container(linux: &oci_spec::runtime::Linux) -> Result<Resources, ResourceError> {
+    /// `raw` is config.json as given: oci-spec reads a `pids` object
+    /// without `limit` (optional since runtime-spec 1.3) as limit 0, which
+    /// is a real limit now, so a 0 is checked against the document.
+    pub fn for_container(linux: &oci_spec::runtime::Linux, raw: &[u8]) -> Result<Resources, ResourceError> {
         let mut r: Resources = match linux.resources() {
             Some(res) => {
                 let v = serde_json::to_value(res).map_err(|e| invalid("linux.resources", e.to_string()))?;
@@ -179,6 +198,13 @@ impl Resources {
             }
             None => Resources::default(),
         };
+        if let Some(p) = r.pids.as_mut().filter(|p| p.limit == Some(0)) {
+            let doc: serde_json::Value =
+                serde_json::from_slice(raw).map_err(|e| invalid("config.json", e.to_string()))?;
+            if doc.pointer("/linux/resources/pids/limit").is_none() {
+                p.limit = None;
+            }
+        }
         r.devices.extend(super::devices::default_rules());
         for d in linux.devices().iter().flatten() {
             let typ = match d.typ() {
@@ -294,14 +320,11 @@ impl CgroupRecord {
                 cpuset(d, c)?;
             }
         }
-        if let Some(p) = &r.pids {
-            if p.limit != 0 {
-                let d = match self.need("pids", "linux.resources.pids")? {
-                    Target::V1(d) | Target::V2(d) => d,
-                };
-                let v = if p.limit < 0 { "max".to_string() } else { p.limit.to_string() };
-                write(d, "pids.max", &v, "linux.resources.pids.limit")?;
-            }
+        if let Some(limit) = r.pids.as_ref().and_then(|p| p.limit) {
+            let d = match self.need("pids", "linux.resources.pids")? {
+                Target::V1(d) | Target::V2(d) => d,
+            };
+            write(d, "pids.max", &pids_max(limit), "linux.resources.pids.limit")?;
         }
         if let Some(b) = &r.block_io {
             if block_io_is_set(b) {
@@ -474,6 +497,19 @@ mod tests {
         assert_eq!(blkio_to_io_weight(10), 1);
         assert_eq!(blkio_to_io_weight(1000), 10000);
         assert_eq!(blkio_to_io_weight(500), 4950);
+    }
+
+    #[test]
+    fn pids_limits_like_current_runc() {
+        assert_eq!((pids_max(-1), pids_max(0), pids_max(7)), ("max".into(), "1".into(), "7".into()));
+        let limit = |raw: &str| {
+            let linux: oci_spec::runtime::Linux = serde_json::from_str(raw).unwrap();
+            let doc = format!(r#"{{"linux":{raw}}}"#);
+            Resources::for_container(&linux, doc.as_bytes()).unwrap().pids.and_then(|p| p.limit)
+        };
+        assert_eq!(limit(r#"{"resources":{"pids":{"limit":0}}}"#), Some(0));
+        assert_eq!(limit(r#"{"resources":{"pids":{}}}"#), None);
+        assert_eq!(limit(r#"{"resources":{"pids":{"limit":-1}}}"#), Some(-1));
     }
 
     #[test]

@@ -29,7 +29,7 @@ pub struct UpdateArgs {
     #[arg(long = "cpu-period")]
     pub cpu_period: Option<u64>,
     /// CPU CFS quota (microseconds per period; -1 for none).
-    #[arg(long = "cpu-quota")]
+    #[arg(long = "cpu-quota", allow_negative_numbers = true)]
     pub cpu_quota: Option<i64>,
     /// CPU shares (relative weight).
     #[arg(long = "cpu-share", visible_alias = "cpu-shares")]
@@ -41,7 +41,7 @@ pub struct UpdateArgs {
     #[arg(long = "cpu-rt-period")]
     pub cpu_rt_period: Option<u64>,
     /// CPU realtime runtime (microseconds per period).
-    #[arg(long = "cpu-rt-runtime")]
+    #[arg(long = "cpu-rt-runtime", allow_negative_numbers = true)]
     pub cpu_rt_runtime: Option<i64>,
     #[arg(long = "cpuset-cpus")]
     pub cpuset_cpus: Option<String>,
@@ -53,14 +53,14 @@ pub struct UpdateArgs {
     #[arg(long = "kernel-memory-tcp")]
     pub kernel_memory_tcp: Option<String>,
     /// Memory limit (bytes, or with a unit: 100m, 1g).
-    #[arg(long)]
+    #[arg(long, allow_negative_numbers = true)]
     pub memory: Option<String>,
-    #[arg(long = "memory-reservation")]
+    #[arg(long = "memory-reservation", allow_negative_numbers = true)]
     pub memory_reservation: Option<String>,
     /// Memory plus swap limit; -1 for unlimited swap.
-    #[arg(long = "memory-swap")]
+    #[arg(long = "memory-swap", allow_negative_numbers = true)]
     pub memory_swap: Option<String>,
-    #[arg(long = "pids-limit")]
+    #[arg(long = "pids-limit", allow_negative_numbers = true)]
     pub pids_limit: Option<i64>,
     /// Intel RDT schemata: accepted for runc compatibility, not supported.
     #[arg(long = "l3-cache-schema", hide = true)]
@@ -171,7 +171,7 @@ pub fn update_resources(a: &UpdateArgs) -> Result<Resources> {
         r.cpu = Some(cpu);
     }
     if let Some(l) = a.pids_limit {
-        r.pids = Some(Pids { limit: l });
+        r.pids = Some(Pids { limit: Some(l) });
     }
     if let Some(w) = a.blkio_weight {
         r.block_io = Some(BlockIo { weight: Some(w), ..Default::default() });

@@ -95,7 +95,7 @@ pub fn create(store: &Store, opts: &CreateOptions) -> Result<Created, ContainerE
     // Before any process exists: a create killed from here on leaves a
     // record `delete --force` cleans up from (ops::recover).
     dir.write_cgroup(&cgroup)?;
-    cgroup.apply(&cgroups::Resources::for_container(linux).map_err(cgroups::CgroupError::from)?)
+    cgroup.apply(&cgroups::Resources::for_container(linux, &bundle.raw).map_err(cgroups::CgroupError::from)?)
         .map_err(cgroups::CgroupError::from)?;
     // Foreground with a terminal and no socket: we are our own console
     // socket, through a socketpair.
