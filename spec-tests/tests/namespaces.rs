@@ -323,6 +323,83 @@ fn userns_non_root_user_inside() {
     assert_eq!(o.lines().next(), Some("1000"));
 }
 
+// ---------- joining namespaces together with a user namespace ----------
+
+/// A running donor in its own user namespace (100000/200000) with a new
+/// network namespace: a pod sandbox with user namespaces.
+fn userns_donor() -> Container {
+    let mut c = Container::new(&["sleep", "60"]);
+    userns(&mut c.spec);
+    c.spec.set("/hostname", json!("sandbox"));
+    assert!(c.run_with(&["--detach"]).success());
+    c.assert_status("running");
+    c
+}
+
+/// The container setting up its own mounts and /proc, and its hostname,
+/// shows the new namespaces belong to its user namespace.
+const PROBE: &str = "id -u; hostname; for n in user net; do readlink /proc/self/ns/$n; done";
+
+#[test]
+fn join_user_and_net_namespaces_with_new_mount_pid_and_uts() {
+    // The pod case: a second container joins the sandbox's user and network
+    // namespaces and gets new ones for the rest, which must belong to the
+    // joined user namespace (hostname, mounts and /proc work inside).
+    let d = userns_donor();
+    let pid = d.pid();
+    let o = sh_out(PROBE, |s| {
+        userns(s);
+        s.namespace("user", Some(&format!("/proc/{pid}/ns/user")));
+        s.namespace("network", Some(&format!("/proc/{pid}/ns/net")));
+        s.set("/hostname", json!("app"));
+    });
+    let l: Vec<&str> = o.lines().map(str::trim).collect();
+    assert!(l.len() >= 4, "{o}");
+    assert_eq!(&l[..4], ["0", "app", ns_of(pid, "user").as_str(), ns_of(pid, "net").as_str()], "{o}");
+}
+
+#[test]
+fn join_every_namespace_of_a_userns_container() {
+    let d = userns_donor();
+    let pid = d.pid();
+    let o = sh_out("id -u; hostname; for n in user net mnt; do readlink /proc/self/ns/$n; done", |s| {
+        userns(s);
+        s.remove("/hostname");
+        for (typ, link) in [("user", "user"), ("network", "net"), ("uts", "uts"), ("ipc", "ipc"), ("pid", "pid")] {
+            s.namespace(typ, Some(&format!("/proc/{pid}/ns/{link}")));
+        }
+    });
+    let l: Vec<&str> = o.lines().map(str::trim).collect();
+    assert_eq!(l, ["0", "sandbox", &ns_of(pid, "user"), &ns_of(pid, "net"), l[4]], "{o}");
+    assert_ne!(l[4], ns_of(pid, "mnt"), "the mount namespace was to be new");
+}
+
+#[test]
+fn new_user_namespace_joining_a_host_owned_network_namespace() {
+    // Joined before the new user namespace is made: from inside it the
+    // host-owned namespace could not be entered any more.
+    let d = donor("donor-hostns");
+    let pid = d.pid();
+    let o = sh_out(PROBE, |s| {
+        userns(s);
+        s.namespace("network", Some(&format!("/proc/{pid}/ns/net")));
+        s.namespace("uts", Some(&format!("/proc/{pid}/ns/uts")));
+        s.remove("/hostname");
+        // sysfs cannot be mounted for a network namespace the container's
+        // user namespace does not own: bound from the host, as in rootless
+        // configs.
+        let sys = json!({"destination": "/sys", "type": "none", "source": "/sys", "options": ["rbind", "ro", "nosuid", "nodev", "noexec"]});
+        let i = s.get("/mounts").and_then(|m| m.as_array()).and_then(|m| m.iter().position(|m| m["destination"] == "/sys")).unwrap();
+        s.set(&format!("/mounts/{i}"), sys);
+    });
+    let l: Vec<&str> = o.lines().map(str::trim).collect();
+    assert!(l.len() >= 4, "{o}");
+    assert_eq!(l[0], "0", "{o}");
+    assert_eq!(l[1], "donor-hostns", "{o}");
+    assert_ne!(l[2], host_ns("user"), "{o}");
+    assert_eq!(l[3], ns_of(pid, "net"), "{o}");
+}
+
 // ---------- cgroup namespace / cgroupsPath ----------
 
 #[test]

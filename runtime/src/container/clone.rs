@@ -45,15 +45,20 @@ pub enum SpawnError {
 /// (setns of a mount namespace is refused to threaded processes anyway) and
 /// clones the container process with CLONE_PARENT, so that it is still the
 /// caller's child, then reports its pid and exits.
+///
+/// `one_way`: `enter` cannot be undone (it joins a user namespace, after
+/// which the caller's capabilities are gone), so it always runs in the
+/// intermediate.
 pub fn spawn<G, E: std::fmt::Display>(
     flags: u64,
     cgroup: Option<RawFd>,
+    one_way: bool,
     enter: impl FnOnce() -> Result<G, E>,
 ) -> Result<Forked, SpawnError> {
     // Born non-dumpable: no window in which a container process could open
     // the child's /proc entries (see sealed_exe).
     let _ = nix::sys::prctl::set_dumpable(false);
-    if !multi_threaded() {
+    if !one_way && !multi_threaded() {
         let guard = enter().map_err(|e| SpawnError::Prepare(e.to_string()))?;
         let forked = fork(flags, cgroup).map_err(SpawnError::Clone)?;
         if let Forked::Child = forked {

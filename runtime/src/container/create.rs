@@ -214,8 +214,16 @@ fn spawn(
     if offsets.is_some() {
         flags &= !(libc::CLONE_NEWTIME as u64);
     }
-    let forked = clone::spawn(flags, joiner.clone_into(), || -> Result<_, ContainerError> {
+    // A user namespace joined by path is entered after the other joined
+    // namespaces (the host's root may enter them all; from inside the user
+    // namespace it may not) and before the clone, so that the namespaces
+    // the clone makes belong to it (runc's nsexec joins, then unshares).
+    let joins_user = ns.join_user.is_some();
+    let forked = clone::spawn(flags, joiner.clone_into(), joins_user, || -> Result<_, ContainerError> {
         let entered = ns.enter()?;
+        if let Some(fd) = &ns.join_user {
+            crate::namespaces::join_user(fd)?;
+        }
         // A new time namespace with offsets is made for our children,
         // because offsets can only be set before any process lives in it.
         let time = offsets.map(crate::namespaces::new_time_for_children).transpose()?;
@@ -247,7 +255,7 @@ fn spawn(
             drop(child_chan);
             drop(start);
             let guard = ChildGuard(Some(pid));
-            prepare_child(&bundle.spec, pid)?;
+            prepare_child(&bundle.spec, ns, pid)?;
             if ns.enters_user_ns() {
                 send_bind_sources(&parent_chan, bundle, pid)?;
             }
@@ -283,11 +291,14 @@ fn send_bind_sources(chan: &sync::Channel, bundle: &Bundle, pid: i32) -> Result<
 
 /// What the parent does before the child may proceed: id maps, network
 /// devices, oom_score_adj.
-fn prepare_child(spec: &Spec, pid: i32) -> Result<(), ContainerError> {
+fn prepare_child(spec: &Spec, ns: &Plan, pid: i32) -> Result<(), ContainerError> {
     let linux = spec.linux().as_ref();
+    // A user namespace joined by path has its maps already; mappings in the
+    // config then describe it and are not written (as runc 1.1).
+    let linux_maps = linux.filter(|_| ns.new_user());
     let maps = [
-        ("uid_map", linux.and_then(|l| l.uid_mappings().as_ref())),
-        ("gid_map", linux.and_then(|l| l.gid_mappings().as_ref())),
+        ("uid_map", linux_maps.and_then(|l| l.uid_mappings().as_ref())),
+        ("gid_map", linux_maps.and_then(|l| l.gid_mappings().as_ref())),
     ];
     for (host, dev) in linux.and_then(|l| l.net_devices().as_ref()).into_iter().flatten() {
         crate::netdev::move_device(host, pid, dev.name().as_deref())?;

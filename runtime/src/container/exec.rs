@@ -142,7 +142,7 @@ pub fn exec(store: &Store, opts: &ExecOptions) -> Result<i32, ContainerError> {
     };
     let pidfd_socket = super::connect_pidfd_socket(opts.pidfd_socket.as_deref())?;
     let (parent_chan, child_chan) = sync::pair()?;
-    let forked = clone::spawn(0, joiner.as_ref().and_then(|j| j.clone_into()), || enter_for_children(&pidfd, parent_ns));
+    let forked = clone::spawn(0, joiner.as_ref().and_then(|j| j.clone_into()), false, || enter_for_children(&pidfd, parent_ns));
     match forked {
         Ok(Forked::Child) => {
             drop(parent_chan);

@@ -15,7 +15,7 @@ use crate::capabilities;
 use crate::cgroups::{CgroupRecord, Joiner};
 use crate::console;
 use crate::hooks;
-use crate::namespaces::{self, Plan};
+use crate::namespaces::Plan;
 use crate::process::{self, Exec};
 use crate::process_attrs;
 use crate::rootfs;
@@ -199,10 +199,9 @@ fn setup(a: &InitArgs) -> Result<Prepared, InitError> {
     // every cgroup of the container.
     let bind_sources = receive_bind_sources(&a.chan, a.spec.mounts().as_ref().map_or(0, |m| m.len()))?;
     let linux = a.spec.linux().as_ref();
+    // Born in it: a user namespace joined by path was entered before the
+    // clone (create::spawn).
     let in_userns = a.ns.enters_user_ns();
-    if let Some(fd) = &a.ns.join_user {
-        namespaces::join_user(fd)?;
-    }
     if in_userns {
         let root_g = nix::unistd::Gid::from_raw(0);
         let root_u = nix::unistd::Uid::from_raw(0);
