@@ -452,6 +452,30 @@ fn exec_no_extra_fds() {
     assert_eq!(listed_fds(o.ok()), ["0", "1", "2", "3"], "{o}");
 }
 
+#[test]
+fn detached_exec_and_process_file_have_no_extra_fds() {
+    // Seen from the host, so no fd of a listing tool gets in the way.
+    let c = sleeper();
+    running(&c);
+    let fds = |pid: &str| -> Vec<String> {
+        let mut v: Vec<String> = std::fs::read_dir(format!("/proc/{pid}/fd"))
+            .unwrap()
+            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+            .collect();
+        v.sort();
+        v
+    };
+    let dir = c.scratch("fds");
+    let pf = dir.join("pid");
+    ex_with(&c, &["-d", "--pid-file", pf.to_str().unwrap()], &["sleep", "30"]).ok();
+    assert_eq!(fds(std::fs::read_to_string(&pf).unwrap().trim()), ["0", "1", "2"]);
+    let proc_json = dir.join("process.json");
+    std::fs::write(&proc_json, json!({"args": ["/bin/sleep", "31"], "cwd": "/"}).to_string()).unwrap();
+    std::fs::remove_file(&pf).unwrap();
+    ex_with(&c, &["-d", "--pid-file", pf.to_str().unwrap(), "--process", proc_json.to_str().unwrap()], &[]).ok();
+    assert_eq!(fds(std::fs::read_to_string(&pf).unwrap().trim()), ["0", "1", "2"]);
+}
+
 // ---------- tty ----------
 
 /// `exec -d <tty_flag> --console-socket S [extra] ID sh -c script` (runc only
