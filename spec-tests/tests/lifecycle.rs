@@ -605,9 +605,15 @@ fn console_run(script: &str) -> String {
 }
 
 fn console_run_as(script: &str, uid: u32) -> String {
+    console_run_with(script, |s| {
+        s.set("/process/user/uid", json!(uid));
+    })
+}
+
+fn console_run_with(script: &str, tweak: impl FnOnce(&mut Spec)) -> String {
     let mut c = Container::sh(script);
     c.spec.set("/process/terminal", json!(true));
-    c.spec.set("/process/user/uid", json!(uid));
+    tweak(&mut c.spec);
     let sock = c.dir.join("console.sock");
     let l = console::console_listener(&sock);
     std::thread::scope(|s| {
@@ -632,6 +638,15 @@ fn terminal_stdin_is_pty() {
 fn terminal_isatty_all_stdio() {
     let out = console_run("test -t 0 && test -t 1 && test -t 2 && echo all-ttys");
     assert!(out.contains("all-ttys"), "{out:?}");
+}
+
+#[test]
+fn terminal_with_a_read_only_dev() {
+    // /dev/console's mount point is made before /dev turns read-only.
+    let out = console_run_with("test -c /dev/console && echo console-ok; touch /dev/x 2>/dev/null || echo dev-ro", |s| {
+        s.set("/mounts/1/options", json!(["nosuid", "strictatime", "mode=755", "size=65536k", "ro"]));
+    });
+    assert!(out.contains("console-ok") && out.contains("dev-ro"), "{out:?}");
 }
 
 #[test]

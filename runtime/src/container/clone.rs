@@ -204,7 +204,7 @@ mod tests {
     fn spawned_process_is_our_child_even_from_a_threaded_process() {
         let _keep_threaded = std::thread::spawn(|| std::thread::sleep(std::time::Duration::from_millis(500)));
         assert!(multi_threaded());
-        match spawn(0, None, || Ok::<(), String>(())).unwrap() {
+        match spawn(0, None, false, || Ok::<(), String>(())).unwrap() {
             // SAFETY: leave the forked test process without unwinding.
             Forked::Child => unsafe { libc::_exit(7) },
             Forked::Parent { pid, into_cgroup } => {
@@ -218,7 +218,24 @@ mod tests {
     #[test]
     fn enter_errors_reach_the_caller() {
         let _keep_threaded = std::thread::spawn(|| std::thread::sleep(std::time::Duration::from_millis(500)));
-        let r = spawn(0, None, || Err::<(), _>("no such namespace"));
+        let r = spawn(0, None, false, || Err::<(), _>("no such namespace"));
         assert!(matches!(r, Err(SpawnError::Prepare(ref e)) if e.contains("no such namespace")));
+    }
+
+    /// A one-way `enter` runs in the intermediate even in a single-threaded
+    /// caller: the child (a copy of whoever ran `enter`) sees another pid.
+    #[test]
+    fn one_way_enter_never_runs_in_the_caller() {
+        let caller = std::process::id();
+        let ran_in = std::cell::Cell::new(0);
+        match spawn(0, None, true, || Ok::<(), String>(ran_in.set(std::process::id()))).unwrap() {
+            // SAFETY: leave the forked test process without unwinding.
+            Forked::Child => unsafe { libc::_exit(if ran_in.get() != caller && ran_in.get() != 0 { 7 } else { 8 }) },
+            Forked::Parent { pid, .. } => {
+                let st = nix::sys::wait::waitpid(nix::unistd::Pid::from_raw(pid), None).unwrap();
+                assert_eq!(st, nix::sys::wait::WaitStatus::Exited(nix::unistd::Pid::from_raw(pid), 7));
+                assert_eq!(ran_in.get(), 0, "enter ran in the caller");
+            }
+        }
     }
 }

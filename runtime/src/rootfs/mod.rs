@@ -108,6 +108,12 @@ pub fn prepare(s: &Setup) -> Result<OwnedFd, RootfsError> {
     }
     if let Some(p) = s.spec.process() {
         mkdir_all(root.as_fd(), p.cwd(), 0o755).map_err(|e| RootfsError::Path(p.cwd().clone(), e))?;
+        // The console is bound over /dev/console after pivot_root, when a
+        // read-only /dev could no longer take the mount point.
+        if p.terminal() == Some(true) && !dev_is_bind {
+            secure::replace_with_file(root.as_fd(), Path::new("/dev/console"))
+                .map_err(|e| RootfsError::Path("/dev/console".into(), e))?;
+        }
     }
     mounts::make_read_only(root.as_fd(), &read_only_later)?;
     Ok(root)

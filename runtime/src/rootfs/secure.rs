@@ -156,20 +156,23 @@ pub fn replace_with_file(root: BorrowedFd, path: &Path) -> Result<OwnedFd, Secur
     let dir = nix::fcntl::openat(dir.as_fd(), ".", OFlag::O_DIRECTORY | OFlag::O_CLOEXEC, Mode::empty())
         .map_err(|err| SecureError::Resolve { path: parent.to_path_buf(), err })?;
     let stat = nix::sys::stat::fstatat(dir.as_fd(), name, nix::fcntl::AtFlags::AT_SYMLINK_NOFOLLOW);
-    if let Ok(st) = stat {
-        if (st.st_mode & libc::S_IFMT) != libc::S_IFREG {
+    // A regular file is used as it is: it may be a mount point made
+    // earlier on a file system that is read-only by now.
+    let is_file = stat.is_ok_and(|st| (st.st_mode & libc::S_IFMT) == libc::S_IFREG);
+    if !is_file {
+        if stat.is_ok() {
             nix::unistd::unlinkat(dir.as_fd(), name, nix::unistd::UnlinkatFlags::NoRemoveDir)
                 .map_err(|err| SecureError::Create { path: path.to_path_buf(), err })?;
         }
+        let f = nix::fcntl::openat(
+            dir.as_fd(),
+            name,
+            OFlag::O_CREAT | OFlag::O_EXCL | OFlag::O_WRONLY | OFlag::O_NOFOLLOW | OFlag::O_CLOEXEC,
+            Mode::from_bits_truncate(0o600),
+        )
+        .map_err(|err| SecureError::Create { path: path.to_path_buf(), err })?;
+        drop(f);
     }
-    let f = nix::fcntl::openat(
-        dir.as_fd(),
-        name,
-        OFlag::O_CREAT | OFlag::O_WRONLY | OFlag::O_NOFOLLOW | OFlag::O_CLOEXEC,
-        Mode::from_bits_truncate(0o600),
-    )
-    .map_err(|err| SecureError::Create { path: path.to_path_buf(), err })?;
-    drop(f);
     nix::fcntl::openat(dir.as_fd(), name, OFlag::O_PATH | OFlag::O_NOFOLLOW | OFlag::O_CLOEXEC, Mode::empty())
         .map_err(|err| SecureError::Resolve { path: path.to_path_buf(), err })
 }
