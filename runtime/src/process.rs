@@ -203,6 +203,11 @@ fn check_executable(arg0: &str, p: &Path) -> Result<(), ProcessError> {
         Ok(m) if m.is_file() && m.permissions().mode() & 0o111 != 0 => Ok(()),
         Ok(m) if m.is_dir() => Err(ProcessError::NotExecutable(arg0.into(), "is a directory".into())),
         Ok(_) => Err(ProcessError::NotExecutable(arg0.into(), "permission denied".into())),
+        // A path is reported as Go's stat error, a name as "not found in
+        // $PATH": runc's two wordings, which Docker maps to exit 127.
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound && arg0.contains('/') => {
+            Err(ProcessError::NotExecutable(arg0.into(), format!("stat {arg0}: no such file or directory")))
+        }
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => Err(ProcessError::NotFound(arg0.into())),
         Err(e) => Err(ProcessError::NotExecutable(arg0.into(), e.to_string())),
     }

@@ -4,7 +4,7 @@ use nix::sys::signal::Signal;
 
 #[derive(Debug, thiserror::Error)]
 pub enum SignalError {
-    #[error("invalid signal {0:?}")]
+    #[error("unknown signal {0:?}")]
     Invalid(String),
 }
 

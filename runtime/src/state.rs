@@ -39,7 +39,8 @@ pub const REPLY_FIFO: &str = "exec.reply";
 pub enum StateError {
     #[error("invalid container id {0:?}: use letters, digits, '_', '+', '-' and '.'")]
     InvalidId(String),
-    #[error("container with id exists: {0}")]
+    /// runc's words, without the id.
+    #[error("container with given ID already exists")]
     Exists(String),
     #[error("container does not exist")]
     NotFound,

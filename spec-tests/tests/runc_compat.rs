@@ -238,3 +238,28 @@ fn missing_config_is_reported_in_runcs_words() {
     assert!(o.stderr.contains("JSON specification file config.json not found"), "{o}");
     assert!(c.state().is_none());
 }
+
+/// The state errors scripts and engines match on, word for word as runc's.
+#[test]
+fn state_errors_are_in_runcs_words() {
+    let expect = |o: Output, words: &str| {
+        assert!(!o.success() && o.stderr.contains(words), "expected {words:?}: {o}");
+    };
+    let c = running();
+    let id = c.id.as_str();
+    expect(c.rt(&["state", "no-such-container"]), "container does not exist");
+    expect(c.rt(&["exec", "no-such-container", "true"]), "exec failed: container does not exist");
+    expect(c.create(), "container with given ID already exists");
+    expect(c.rt(&["start", id]), "cannot start an already running container");
+    expect(c.rt(&["delete", id]), &format!("cannot delete container {id} that is not stopped: running"));
+    expect(c.rt(&["resume", id]), "container not paused");
+    expect(c.kill("SIGNOPE"), "unknown signal");
+    expect(c.rt(&["exec", id, "no-such-program"]), "executable file not found in $PATH");
+    expect(c.rt(&["exec", id, "/no/such/program"]), "stat /no/such/program: no such file or directory");
+    assert!(c.kill("KILL").success());
+    assert!(c.wait_status("stopped", Duration::from_secs(10)));
+    expect(c.rt(&["start", id]), "cannot start a container that has stopped");
+    expect(c.kill("TERM"), "container not running");
+    expect(c.rt(&["pause", id]), "container not running");
+    expect(c.rt(&["exec", id, "true"]), "exec failed: cannot exec in a stopped container");
+}

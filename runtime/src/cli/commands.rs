@@ -45,15 +45,20 @@ pub fn dispatch(cli: Cli) -> i32 {
     };
     // runc's exec exits 255 when it fails itself, so callers can tell that
     // from the process's own exit status, which passes through.
-    let failed = if matches!(command, super::Command::Exec(_)) { 255 } else { 1 };
+    // Its messages start "exec failed: ", as runc's do.
+    let exec = matches!(command, super::Command::Exec(_));
+    let failed = if exec { 255 } else { 1 };
     match run(&cli, command) {
         Ok(code) => code,
         Err(e) => {
             // Errors may quote user input of any size: keep the line readable.
-            let msg = match crate::sync::error(e.to_string()) {
+            let mut msg = match crate::sync::error(e.to_string()) {
                 crate::sync::Msg::Error(m) => m,
                 _ => e.to_string(),
             };
+            if exec {
+                msg.insert_str(0, "exec failed: ");
+            }
             logger.write(tracing::Level::ERROR, &msg);
             if logger.logs_to_file() {
                 eprintln!("husk: {msg}");

@@ -14,7 +14,7 @@ fn live(store: &Store, id: &str, what: &'static str) -> Result<(ContainerState, 
     let st = dir.read()?;
     let status = state::status_of(&st, dir.path());
     if status == Status::Stopped {
-        return Err(ContainerError::BadStatus { id: id.into(), status, what });
+        return Err(ContainerError::BadStatus { id: id.into(), status, what: what.into() });
     }
     let cg = st
         .cgroup
@@ -27,7 +27,7 @@ fn live(store: &Store, id: &str, what: &'static str) -> Result<(ContainerState, 
 pub fn pause(store: &Store, id: &str) -> Result<(), ContainerError> {
     let (_, status, cg) = live(store, id, "container not running")?;
     if !matches!(status, Status::Running | Status::Created) {
-        return Err(ContainerError::BadStatus { id: id.into(), status, what: "container not running" });
+        return Err(ContainerError::BadStatus { id: id.into(), status, what: "container not running".into() });
     }
     Ok(cg.set_frozen(true)?)
 }
@@ -35,7 +35,7 @@ pub fn pause(store: &Store, id: &str) -> Result<(), ContainerError> {
 pub fn resume(store: &Store, id: &str) -> Result<(), ContainerError> {
     let (_, status, cg) = live(store, id, "container not paused")?;
     if status != Status::Paused {
-        return Err(ContainerError::BadStatus { id: id.into(), status, what: "container not paused" });
+        return Err(ContainerError::BadStatus { id: id.into(), status, what: "container not paused".into() });
     }
     Ok(cg.set_frozen(false)?)
 }

@@ -68,7 +68,10 @@ pub fn exec(store: &Store, opts: &ExecOptions) -> Result<i32, ContainerError> {
             return Err(ContainerError::BadStatus {
                 id: opts.id.clone(),
                 status,
-                what: "cannot exec in a container that is not running",
+                what: match status {
+                    Status::Paused => "cannot exec in a paused container (use --ignore-paused to override)".into(),
+                    _ => "cannot exec in a stopped container".into(),
+                },
             })
         }
     }
@@ -86,7 +89,7 @@ pub fn exec(store: &Store, opts: &ExecOptions) -> Result<i32, ContainerError> {
     let pidfd = crate::pidfd::open(st.pid).ok_or(ContainerError::Init("container init process is gone".into()))?;
     // The pidfd pins the process; check it is still the one we recorded.
     if state::status_of(&st, dir.path()) == Status::Stopped {
-        return Err(ContainerError::BadStatus { id: opts.id.clone(), status: Status::Stopped, what: "cannot exec in a container that is not running" });
+        return Err(ContainerError::BadStatus { id: opts.id.clone(), status: Status::Stopped, what: "cannot exec in a stopped container".into() });
     }
     // No lock while the new process is set up and waited for: in a paused
     // container (--ignore-paused) it stays frozen until `resume`, which

@@ -37,11 +37,12 @@ pub enum ContainerError {
     Sys { what: String, err: nix::Error },
     #[error("{0}: {1}")]
     Io(PathBuf, std::io::Error),
-    #[error("container {id} is {status}: {what}")]
+    /// `what` is runc's own message for the case: tools match on it.
+    #[error("{what}")]
     BadStatus {
         id: String,
         status: crate::state::Status,
-        what: &'static str,
+        what: String,
     },
     #[error(transparent)]
     Signal(#[from] crate::signal::SignalError),

@@ -49,7 +49,11 @@ pub fn start(store: &Store, id: &str) -> Result<(), ContainerError> {
         return Err(ContainerError::BadStatus {
             id: id.into(),
             status,
-            what: "cannot start a container that is not created",
+            what: match status {
+                Status::Stopped => "cannot start a container that has stopped".into(),
+                Status::Running => "cannot start an already running container".into(),
+                other => format!("cannot start a container in the {other} state"),
+            },
         });
     }
     let (tx, mut reply) = open_start_fifos(&dir)?;
@@ -114,7 +118,7 @@ pub fn kill(store: &Store, id: &str, sig: i32, all: bool) -> Result<(), Containe
         return Err(ContainerError::BadStatus {
             id: id.into(),
             status,
-            what: "container not running",
+            what: "container not running".into(),
         });
     }
     if all {
@@ -167,7 +171,7 @@ pub fn delete(store: &Store, id: &str, force: bool) -> Result<(), ContainerError
             return Err(ContainerError::BadStatus {
                 id: id.into(),
                 status,
-                what: "cannot delete a container that is not stopped (use --force)",
+                what: format!("cannot delete container {id} that is not stopped: {status}"),
             })
         }
     }
