@@ -7,7 +7,7 @@ use serde_json::{json, Value};
 use crate::rootfs::options::{FLAG_OPTIONS, OTHER_OPTIONS, PROPAGATION_OPTIONS, RECURSIVE_OPTIONS};
 
 pub const OCI_VERSION_MIN: &str = "1.0.0";
-pub const OCI_VERSION_MAX: &str = "1.2.1";
+pub const OCI_VERSION_MAX: &str = "1.3.0";
 
 pub fn features() -> Value {
     let mut mount_options: Vec<&str> = FLAG_OPTIONS.iter().map(|(n, _, _)| *n).collect();
@@ -38,7 +38,11 @@ pub fn features() -> Value {
             },
             "apparmor": {"enabled": false},
             "selinux": {"enabled": false},
-            "intelRdt": {"enabled": false},
+            "intelRdt": {"enabled": true, "schemata": true, "monitoring": true},
+            "memoryPolicy": {
+                "modes": crate::process_attrs::MEMORY_POLICY_MODES,
+                "flags": crate::process_attrs::MEMORY_POLICY_FLAGS
+            },
             "mountExtensions": {"idmap": {"enabled": false}}
         },
         "annotations": {

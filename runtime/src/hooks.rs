@@ -44,9 +44,9 @@ pub fn run_all(kind: &'static str, hooks: Option<&Vec<Hook>>, state: &[u8]) -> R
     Ok(())
 }
 
-/// Run every hook in order, warning about each one that fails: poststart
-/// and poststop come after the fact, and the runtime-spec says the
-/// remaining hooks and the lifecycle MUST go on. Returns the failures.
+/// Run every hook in order, warning about each one that fails: poststop
+/// comes after the fact, and the runtime-spec says the remaining hooks and
+/// the lifecycle MUST go on. Returns the failures.
 pub fn run_all_warning(kind: &'static str, hooks: Option<&Vec<Hook>>, state: &[u8]) -> Vec<HookError> {
     let mut failed = Vec::new();
     for (index, h) in hooks.into_iter().flatten().enumerate() {

@@ -13,6 +13,7 @@ pub mod container;
 pub mod fdpass;
 pub mod features;
 pub mod hooks;
+pub mod intel_rdt;
 pub mod logging;
 pub mod lsm;
 pub mod namespaces;

@@ -149,6 +149,14 @@ pub fn set_cpu_affinity(list: &str) -> Result<(), AttrError> {
         .map_err(|err| AttrError::Sys { what: "sched_setaffinity", err })
 }
 
+/// The `linux.memoryPolicy` modes and flags [`set_memory_policy`] knows
+/// (for `husk features`).
+pub const MEMORY_POLICY_MODES: &[&str] = &[
+    "MPOL_DEFAULT", "MPOL_PREFERRED", "MPOL_BIND", "MPOL_INTERLEAVE", "MPOL_LOCAL", "MPOL_PREFERRED_MANY",
+    "MPOL_WEIGHTED_INTERLEAVE",
+];
+pub const MEMORY_POLICY_FLAGS: &[&str] = &["MPOL_F_STATIC_NODES", "MPOL_F_RELATIVE_NODES", "MPOL_F_NUMA_BALANCING"];
+
 pub fn set_memory_policy(m: &LinuxMemoryPolicy) -> Result<(), AttrError> {
     use MemoryPolicyModeType as M;
     let mut mode: libc::c_long = match m.mode() {
@@ -188,6 +196,14 @@ pub fn set_memory_policy(m: &LinuxMemoryPolicy) -> Result<(), AttrError> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn advertised_memory_policies_parse() {
+        for mode in MEMORY_POLICY_MODES {
+            let m: LinuxMemoryPolicy = serde_json::from_value(serde_json::json!({"mode": mode, "flags": MEMORY_POLICY_FLAGS})).unwrap();
+            assert_eq!(serde_json::to_value(m.mode()).unwrap(), *mode);
+        }
+    }
 
     #[test]
     fn lists_parse() {

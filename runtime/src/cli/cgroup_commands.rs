@@ -62,10 +62,11 @@ pub struct UpdateArgs {
     pub memory_swap: Option<String>,
     #[arg(long = "pids-limit", allow_negative_numbers = true)]
     pub pids_limit: Option<i64>,
-    /// Intel RDT schemata: accepted for runc compatibility, not supported.
-    #[arg(long = "l3-cache-schema", hide = true)]
+    /// Intel RDT L3 cache schema ("L3:0=ff;1=ff"), for a container with linux.intelRdt.
+    #[arg(long = "l3-cache-schema")]
     pub l3_cache_schema: Option<String>,
-    #[arg(long = "mem-bw-schema", hide = true)]
+    /// Intel RDT memory bandwidth schema ("MB:0=50"), for a container with linux.intelRdt.
+    #[arg(long = "mem-bw-schema")]
     pub mem_bw_schema: Option<String>,
 }
 
@@ -141,9 +142,6 @@ pub fn update_resources(a: &UpdateArgs) -> Result<Resources> {
         };
         return Resources::from_json(&text).map_err(|e| ContainerError::Cgroup(e.into()));
     }
-    if a.l3_cache_schema.is_some() || a.mem_bw_schema.is_some() {
-        return Err(usage("Intel RDT (--l3-cache-schema, --mem-bw-schema) is not supported".into()));
-    }
     let mut r = Resources::default();
     let memory = Memory {
         limit: mem_value("memory", &a.memory)?,
@@ -181,6 +179,11 @@ pub fn update_resources(a: &UpdateArgs) -> Result<Resources> {
 
 pub fn update(store: &Store, a: &UpdateArgs) -> Result<i32> {
     let r = update_resources(a)?;
+    // Written before the cgroup limits, in runc's order: L3, then MB.
+    let rdt: Vec<String> = [&a.l3_cache_schema, &a.mem_bw_schema].into_iter().flatten().cloned().collect();
+    if !rdt.is_empty() {
+        cgroup_ops::update_intel_rdt(store, &a.id, &rdt)?;
+    }
     cgroup_ops::update(store, &a.id, r)?;
     Ok(0)
 }

@@ -3,7 +3,7 @@
 pub fn default_spec(rootless: bool) -> serde_json::Value {
     let caps = serde_json::json!(["CAP_AUDIT_WRITE", "CAP_KILL", "CAP_NET_BIND_SERVICE"]);
     let mut spec = serde_json::json!({
-        "ociVersion": "1.0.2-dev",
+        "ociVersion": crate::features::OCI_VERSION_MAX,
         "process": {
             "terminal": true,
             "user": {"uid": 0, "gid": 0},

@@ -48,6 +48,23 @@ pub fn update(store: &Store, id: &str, mut r: Resources) -> Result<(), Container
     Ok(())
 }
 
+/// `update --l3-cache-schema/--mem-bw-schema`: the schemata of the
+/// container's resctrl group.
+pub fn update_intel_rdt(store: &Store, id: &str, lines: &[String]) -> Result<(), ContainerError> {
+    let dir = store.open(id)?;
+    let st = dir.read()?;
+    if state::status_of(&st, dir.path()) == Status::Stopped {
+        return Err(ContainerError::BadStatus { id: id.into(), status: Status::Stopped, what: "container not running".into() });
+    }
+    let rec = match dir.read_record::<crate::intel_rdt::Record>(crate::intel_rdt::RECORD_FILE) {
+        Err(state::StateError::NotFound) => {
+            return Err(ContainerError::Usage(format!("container {id} has no linux.intelRdt: its schemata cannot be updated")))
+        }
+        other => other?,
+    };
+    Ok(crate::intel_rdt::update(&rec, lines)?)
+}
+
 /// The pids of every process in the container's cgroups. A stopped
 /// container is no error (as in runc): its list is empty, or holds what
 /// outlived the init there (no pid namespace).

@@ -8,7 +8,7 @@ use std::path::{Path, PathBuf};
 
 use nix::sys::signal::{kill, Signal};
 use nix::unistd::Pid;
-use oci_spec::runtime::{LinuxIdMapping, Spec};
+use oci_spec::runtime::{LinuxIdMapping, LinuxIntelRdt, Spec};
 
 use super::clone::{self, Forked};
 use super::init::{self, InitArgs};
@@ -16,6 +16,7 @@ use super::ContainerError;
 use crate::cgroups::{self, CgroupRecord};
 use crate::console;
 use crate::hooks;
+use crate::intel_rdt;
 use crate::namespaces::Plan;
 use crate::rootfs::host_mountns;
 use crate::spec::{self, Bundle};
@@ -112,16 +113,22 @@ pub fn create(store: &Store, opts: &CreateOptions) -> Result<Created, ContainerE
         Some(s) => crate::seccomp::connect_listener(s).map_err(|e| ContainerError::Init(e.to_string()))?,
         None => None,
     };
+    let rdt = linux.intel_rdt().as_ref().map(|c| plan_intel_rdt(c, &opts.id, &dir)).transpose()?;
+    let rdt_guard = RdtGuard(rdt.as_ref());
     let host_mounts = HostMountGuard(match ns.own_mount_ns() {
         true => None,
         false => Some(bind_in_host_mount_ns(&bundle.rootfs, &dir)?),
     });
     let (pid, chan) = tracing::debug_span!("clone").in_scope(|| spawn(&bundle, opts, &ns, &cgroup, start, console, listener))?;
     let kill_guard = ChildGuard(Some(pid));
+    if let (Some(rec), Some(c)) = (&rdt, linux.intel_rdt()) {
+        intel_rdt::apply(rec, c, pid)?;
+    }
     let st = tracing::debug_span!("container_setup").in_scope(|| handshake(&bundle, opts, &chan, &cgroup, pid, &mut dir))?;
     super::send_pidfd(pidfd_socket.as_ref(), pid)?;
     let pty_master = own_console.map(|s| console::recv_master(&s)).transpose()?;
     kill_guard.disarm();
+    rdt_guard.disarm();
     host_mounts.disarm();
     guard.disarm();
     dir.commit();
@@ -132,9 +139,6 @@ pub fn create(store: &Store, opts: &CreateOptions) -> Result<Created, ContainerE
 /// up front rather than run the container without them.
 fn check_host_support(spec: &Spec) -> Result<(), ContainerError> {
     let linux = spec.linux().as_ref();
-    if linux.and_then(|l| l.intel_rdt().as_ref()).is_some() && !std::path::Path::new("/sys/fs/resctrl/info").exists() {
-        return Err(ContainerError::Usage("linux.intelRdt: the resctrl filesystem is not mounted on this host".into()));
-    }
     let process = spec.process().as_ref();
     if process.and_then(|p| p.apparmor_profile().as_ref()).is_some_and(|p| !p.is_empty()) {
         crate::lsm::check_apparmor()?;
@@ -428,6 +432,33 @@ impl Drop for HostMountGuard {
     fn drop(&mut self) {
         if let Some(r) = &self.0 {
             if let Err(e) = host_mountns::release(r) {
+                tracing::warn!("{e}");
+            }
+        }
+    }
+}
+
+/// Where the container's resctrl groups go, recorded before any is made.
+fn plan_intel_rdt(c: &LinuxIntelRdt, id: &str, dir: &ContainerDir) -> Result<intel_rdt::Record, ContainerError> {
+    let rec = intel_rdt::plan(&intel_rdt::mount_point()?, id, c)?;
+    dir.write_record(intel_rdt::RECORD_FILE, &rec)?;
+    Ok(rec)
+}
+
+/// Removes what the container made in resctrl unless disarmed. Dropped
+/// after the child guard: the child is dead by then.
+struct RdtGuard<'a>(Option<&'a intel_rdt::Record>);
+
+impl RdtGuard<'_> {
+    fn disarm(mut self) {
+        self.0 = None;
+    }
+}
+
+impl Drop for RdtGuard<'_> {
+    fn drop(&mut self) {
+        if let Some(r) = self.0 {
+            if let Err(e) = intel_rdt::release(r) {
                 tracing::warn!("{e}");
             }
         }

@@ -91,6 +91,11 @@ pub fn exec(store: &Store, opts: &ExecOptions) -> Result<i32, ContainerError> {
     if state::status_of(&st, dir.path()) == Status::Stopped {
         return Err(ContainerError::BadStatus { id: opts.id.clone(), status: Status::Stopped, what: "cannot exec in a stopped container".into() });
     }
+    // The exec'd process joins the container's resctrl group, as runc's do.
+    let rdt = match config.linux().as_ref().and_then(|l| l.intel_rdt().as_ref()) {
+        Some(_) => Some(dir.read_record::<crate::intel_rdt::Record>(crate::intel_rdt::RECORD_FILE)?),
+        None => None,
+    };
     // No lock while the new process is set up and waited for: in a paused
     // container (--ignore-paused) it stays frozen until `resume`, which
     // needs the lock. The pidfd keeps the init's identity.
@@ -176,6 +181,9 @@ pub fn exec(store: &Store, opts: &ExecOptions) -> Result<i32, ContainerError> {
             let go = (|| -> Result<(), ContainerError> {
                 if let Some(j) = joiner.as_ref().filter(|_| !into_cgroup) {
                     j.add_unified(pid)?;
+                }
+                if let Some(r) = &rdt {
+                    crate::intel_rdt::join(r, pid)?;
                 }
                 Ok(parent_chan.send(&Msg::Go)?)
             })();

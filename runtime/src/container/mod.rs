@@ -54,6 +54,8 @@ pub enum ContainerError {
     Netdev(#[from] crate::netdev::NetdevError),
     #[error(transparent)]
     Rootfs(#[from] crate::rootfs::RootfsError),
+    #[error(transparent)]
+    IntelRdt(#[from] crate::intel_rdt::RdtError),
 }
 
 /// Connect to `--pidfd-socket` before the process is made, so that a bad

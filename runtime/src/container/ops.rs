@@ -10,6 +10,7 @@ use nix::unistd::Pid;
 
 use super::ContainerError;
 use crate::hooks;
+use crate::intel_rdt;
 use crate::rootfs::host_mountns;
 use crate::state::{self, ContainerDir, ContainerState, Status, Store};
 
@@ -74,7 +75,14 @@ pub fn start(store: &Store, id: &str) -> Result<(), ContainerError> {
     if !why.is_empty() {
         return Err(ContainerError::Init(why));
     }
-    poststart(&st);
+    if let Err(e) = poststart(&st) {
+        // runtime-spec 1.3 and runc 1.2+: a failed poststart hook stops the
+        // container and fails `start` (runc 1.1 ran poststart in `create`).
+        if let Err(k) = stop(&st) {
+            tracing::warn!("stopping the container after a failed poststart hook: {k}");
+        }
+        return Err(e);
+    }
     Ok(())
 }
 
@@ -101,13 +109,13 @@ fn open_start_fifos(dir: &ContainerDir) -> Result<(std::fs::File, std::fs::File)
     Ok((tx, reply))
 }
 
-/// poststart failures are warnings: the container is already running, and
-/// the remaining hooks still run.
-fn poststart(st: &ContainerState) {
+/// The poststart hooks in order, up to the first that fails.
+fn poststart(st: &ContainerState) -> Result<(), ContainerError> {
     if let Some(h) = st.hooks.as_ref().and_then(|h| h.poststart().as_ref()) {
         let doc = st.spec_state(Status::Running).to_string();
-        hooks::run_all_warning("poststart", Some(h), doc.as_bytes());
+        hooks::run_all("poststart", Some(h), doc.as_bytes())?;
     }
+    Ok(())
 }
 
 pub fn kill(store: &Store, id: &str, sig: i32, all: bool) -> Result<(), ContainerError> {
@@ -189,6 +197,7 @@ pub fn delete(store: &Store, id: &str, force: bool) -> Result<(), ContainerError
 /// nothing is left.
 fn recover(dir: ContainerDir, id: &str) -> Result<(), ContainerError> {
     release_host_mounts(&dir)?;
+    release_intel_rdt(&dir)?;
     match dir.read_cgroup() {
         Ok(rec) => rec.destroy()?,
         // Not written yet, or torn as well (then by a crash of the whole
@@ -239,6 +248,18 @@ fn release_host_mounts(dir: &ContainerDir) -> Result<(), ContainerError> {
     }
 }
 
+/// The resctrl groups made for the container (see `intel_rdt`).
+fn release_intel_rdt(dir: &ContainerDir) -> Result<(), ContainerError> {
+    match dir.read_record::<intel_rdt::Record>(intel_rdt::RECORD_FILE) {
+        Ok(r) => Ok(intel_rdt::release(&r)?),
+        Err(state::StateError::NotFound) => Ok(()),
+        Err(e) => {
+            tracing::warn!("{e}: the container's resctrl groups, if any, are left");
+            Ok(())
+        }
+    }
+}
+
 /// SIGKILL everything and wait until the init process is really gone.
 fn stop(st: &ContainerState) -> Result<(), ContainerError> {
     let pidfd = crate::pidfd::open(st.pid);
@@ -255,6 +276,7 @@ fn stop(st: &ContainerState) -> Result<(), ContainerError> {
 
 fn destroy(dir: ContainerDir, st: &ContainerState) -> Result<(), ContainerError> {
     release_host_mounts(&dir)?;
+    release_intel_rdt(&dir)?;
     if let Some(cg) = &st.cgroup {
         tracing::debug_span!("remove_cgroups").in_scope(|| cg.destroy())?;
     }
