@@ -15,6 +15,7 @@ mod resources_v1;
 mod resources_v2;
 pub mod stats;
 pub mod sub;
+pub mod systemd;
 pub mod v1;
 pub mod v2;
 
