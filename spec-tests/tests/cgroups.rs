@@ -650,3 +650,27 @@ fn update_cpu_burst() {
     assert!(o.success(), "{o}");
     assert_eq!(must_file(&c, "cpu.cfs_burst_us"), "20000");
 }
+
+// ---------- --systemd-cgroup ----------
+
+/// On a host without systemd (as this suite's CI host) the systemd driver
+/// fails with a message that says so, and leaves nothing; with systemd it
+/// runs the container in the unit the path names. The driver itself is
+/// tested on a real systemd host: integration/systemd-cgroup.
+#[test]
+fn systemd_cgroup_driver_needs_systemd_and_says_so() {
+    let mut c = Container::new(&["cat", "/proc/self/cgroup"]);
+    c.spec.set("/linux/cgroupsPath", json!(format!("system.slice:husk-st:{}", c.id)));
+    c.write_config();
+    let b = c.bundle.to_str().unwrap().to_string();
+    let o = c.rt(&["--systemd-cgroup", "run", "--bundle", &b, &c.id]);
+    let unit_dirs = spec_tests::cgroup_dirs(&format!("/system.slice/husk-st-{}.scope", c.id));
+    if std::path::Path::new("/run/systemd/system").exists() {
+        assert!(o.ok().contains(&format!("/system.slice/husk-st-{}.scope", c.id)), "{o}");
+    } else {
+        o.assert_failed_with_message();
+        assert!(o.stderr.to_lowercase().contains("systemd") || o.stderr.contains("dbus"), "{o}");
+        assert!(c.state().is_none(), "a failed create left state");
+        assert!(unit_dirs.is_empty(), "a failed create left cgroups: {unit_dirs:?}");
+    }
+}

@@ -32,7 +32,7 @@ impl CgroupRecord {
     /// Open what a child needs to join every placement (see the module doc).
     pub fn joiner(&self) -> Result<Joiner, CgroupError> {
         let mut j = Joiner { unified: None, tasks: Vec::with_capacity(self.placements.len()) };
-        for p in &self.placements {
+        for p in self.placements.iter().filter(|p| !p.systemd) {
             match p.kind {
                 Kind::V1 => {
                     let f = p.path.join("tasks");

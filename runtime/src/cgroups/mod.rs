@@ -39,8 +39,8 @@ pub enum CgroupError {
     NotEmpty(PathBuf),
     #[error("cgroup {0} still has processes after kill")]
     Busy(PathBuf),
-    #[error("systemd cgroup driver is not supported yet: drop --systemd-cgroup")]
-    Systemd,
+    #[error(transparent)]
+    Systemd(#[from] systemd::SystemdError),
     #[error("no freezer: neither a v1 freezer hierarchy nor cgroup.freeze in {0}")]
     NoFreezer(PathBuf),
     #[error(transparent)]
@@ -65,6 +65,10 @@ pub struct Placement {
     /// Controllers of this hierarchy (v1), empty for v2 and named hierarchies.
     pub controllers: Vec<String>,
     pub path: PathBuf,
+    /// Made, filled and removed by systemd with the container's unit
+    /// (`--systemd-cgroup`): husk neither makes nor joins it.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub systemd: bool,
 }
 
 /// What `create` made: kept in the container state for later commands.
@@ -73,6 +77,9 @@ pub struct CgroupRecord {
     pub placements: Vec<Placement>,
     /// Directories husk created, parents before children.
     pub created: Vec<PathBuf>,
+    /// The systemd unit the container's cgroup is (`--systemd-cgroup`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub systemd_unit: Option<String>,
 }
 
 /// Compute where a container's cgroups go. Nothing is touched on disk.
@@ -106,6 +113,7 @@ pub fn plan(cgroups_path: Option<&Path>, id: &str) -> Result<Vec<Placement>, Cgr
             kind: h.kind,
             controllers: h.controllers.clone(),
             path: base.join(rel),
+            systemd: false,
         });
     }
     Ok(out)
@@ -117,8 +125,13 @@ pub fn create(placements: Vec<Placement>) -> Result<CgroupRecord, CgroupError> {
     let mut rec = CgroupRecord {
         placements: Vec::new(),
         created: Vec::new(),
+        systemd_unit: None,
     };
     for p in placements {
+        if p.systemd {
+            rec.placements.push(p);
+            continue;
+        }
         if let Err(e) = create_one(&p, &mut rec.created) {
             let _ = rec.destroy();
             return Err(e);
@@ -267,6 +280,13 @@ impl CgroupRecord {
         // container): then there is nothing to freeze and kill.
         if self.all_pids().is_ok_and(|p| !p.is_empty()) {
             let _ = self.signal_all(libc::SIGKILL);
+        }
+        if let Some(unit) = &self.systemd_unit {
+            // An empty scope goes by itself, so a systemd that cannot be
+            // reached does not keep `delete --force` from finishing.
+            if let Err(e) = systemd::Systemd::connect().and_then(|mut s| s.stop(unit)) {
+                tracing::warn!("{e}");
+            }
         }
         // Leaves first. A container's own directory still busy right after
         // SIGKILL is retried briefly while the kernel finishes tearing the

@@ -24,7 +24,7 @@ pub struct Cli {
     /// Log debug output, including per-phase timings.
     #[arg(long, global = true)]
     pub debug: bool,
-    /// Use the systemd cgroup driver (not supported yet: a clear error).
+    /// Use the systemd cgroup driver: linux.cgroupsPath is "slice:prefix:name", a transient unit.
     #[arg(long = "systemd-cgroup", global = true)]
     pub systemd_cgroup: bool,
     /// Rootless mode: true, false or auto (only false/auto as root are supported).

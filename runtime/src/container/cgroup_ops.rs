@@ -44,6 +44,14 @@ pub fn resume(store: &Store, id: &str) -> Result<(), ContainerError> {
 pub fn update(store: &Store, id: &str, mut r: Resources) -> Result<(), ContainerError> {
     let (_, _, cg) = live(store, id, "container not running")?;
     r.devices.clear();
+    if let Some(unit) = &cg.systemd_unit {
+        // The unit's properties too, or systemd's next reload of it would
+        // put the old limits back.
+        use crate::cgroups::systemd::{resource_properties, Systemd};
+        let unified = cg.placements.iter().all(|p| p.kind == Kind::V2);
+        let props = resource_properties(&r, unified).map_err(CgroupError::from)?;
+        Systemd::connect().and_then(|mut s| s.set_properties(unit, props)).map_err(CgroupError::from)?;
+    }
     cg.apply(&r).map_err(CgroupError::from)?;
     Ok(())
 }

@@ -75,9 +75,6 @@ pub fn create(store: &Store, opts: &CreateOptions) -> Result<Created, ContainerE
             "--console-socket given but process.terminal is false".into(),
         ));
     }
-    if opts.systemd_cgroup {
-        return Err(cgroups::CgroupError::Systemd.into());
-    }
     check_host_support(&bundle.spec)?;
     if let Some(p) = bundle.spec.process_mut() {
         crate::capabilities::drop_ungrantable(p);
@@ -89,15 +86,34 @@ pub fn create(store: &Store, opts: &CreateOptions) -> Result<Created, ContainerE
     drop(prep);
     let ns = Plan::from_spec(linux)?;
     let plan_span = tracing::debug_span!("cgroup_plan").entered();
-    let placements = cgroups::plan(linux.cgroups_path().as_deref(), &opts.id)?;
+    let unit = match opts.systemd_cgroup {
+        true => Some(systemd_unit(linux, &opts.id)?),
+        false => None,
+    };
+    let placements = match &unit {
+        Some(u) => systemd_placements(u, &opts.id)?,
+        None => cgroups::plan(linux.cgroups_path().as_deref(), &opts.id)?,
+    };
     drop(plan_span);
-    let cgroup = tracing::debug_span!("cgroups").in_scope(|| cgroups::create(placements))?;
+    let mut cgroup = tracing::debug_span!("cgroups").in_scope(|| cgroups::create(placements))?;
+    cgroup.systemd_unit = unit.as_ref().map(|u| u.unit.clone());
+    let cgroup = cgroup;
     let guard = CgroupGuard(Some(&cgroup));
     // Before any process exists: a create killed from here on leaves a
     // record `delete --force` cleans up from (ops::recover).
     dir.write_cgroup(&cgroup)?;
-    cgroup.apply(&cgroups::Resources::for_container(linux, &bundle.raw).map_err(cgroups::CgroupError::from)?)
-        .map_err(cgroups::CgroupError::from)?;
+    let resources = cgroups::Resources::for_container(linux, &bundle.raw).map_err(cgroups::CgroupError::from)?;
+    // With systemd the cgroup exists once the unit has the container's
+    // process: the limits are written then (spawn's `placed`).
+    if unit.is_none() {
+        cgroup.apply(&resources).map_err(cgroups::CgroupError::from)?;
+    }
+    let placed = |pid: i32| -> Result<(), ContainerError> {
+        match &unit {
+            Some(u) => start_systemd_unit(&cgroup, u, &opts.id, pid, &resources),
+            None => Ok(()),
+        }
+    };
     // Foreground with a terminal and no socket: we are our own console
     // socket, through a socketpair.
     let (console, own_console) = match (&opts.console_socket, terminal) {
@@ -119,7 +135,7 @@ pub fn create(store: &Store, opts: &CreateOptions) -> Result<Created, ContainerE
         true => None,
         false => Some(bind_in_host_mount_ns(&bundle.rootfs, &dir)?),
     });
-    let (pid, chan) = tracing::debug_span!("clone").in_scope(|| spawn(&bundle, opts, &ns, &cgroup, start, console, listener))?;
+    let (pid, chan) = tracing::debug_span!("clone").in_scope(|| spawn(&bundle, opts, &ns, &cgroup, &placed, start, console, listener))?;
     let kill_guard = ChildGuard(Some(pid));
     if let (Some(rec), Some(c)) = (&rdt, linux.intel_rdt()) {
         intel_rdt::apply(rec, c, pid)?;
@@ -206,6 +222,7 @@ fn spawn(
     opts: &CreateOptions,
     ns: &Plan,
     cgroup: &CgroupRecord,
+    placed: &dyn Fn(i32) -> Result<(), ContainerError>,
     start: StartFifos,
     console: Option<OwnedFd>,
     seccomp_listener: Option<OwnedFd>,
@@ -267,6 +284,7 @@ fn spawn(
                 if !into_cgroup {
                     joiner.add_unified(pid)?;
                 }
+                placed(pid)?;
                 Ok(parent_chan.send(&Msg::Go)?)
             })();
             // The child joins its v1 cgroups first thing: if that failed, its
@@ -463,6 +481,49 @@ impl Drop for RdtGuard<'_> {
             }
         }
     }
+}
+
+/// `--systemd-cgroup`: the unit `linux.cgroupsPath` names.
+fn systemd_unit(linux: &oci_spec::runtime::Linux, id: &str) -> Result<cgroups::systemd::UnitSpec, ContainerError> {
+    let path = linux.cgroups_path().as_deref().map(|p| p.to_string_lossy().into_owned());
+    Ok(cgroups::systemd::UnitSpec::parse(path.as_deref(), id, false).map_err(cgroups::CgroupError::from)?)
+}
+
+/// The unit's cgroup in every hierarchy: the same path from each root, as
+/// systemd lays it out; the hierarchies systemd manages are marked so that
+/// husk neither makes nor joins them.
+fn systemd_placements(unit: &cgroups::systemd::UnitSpec, id: &str) -> Result<Vec<cgroups::Placement>, ContainerError> {
+    let path = unit.cgroup_path().map_err(cgroups::CgroupError::from)?;
+    let mut placements = cgroups::plan(Some(&path), id)?;
+    for p in &mut placements {
+        p.systemd = cgroups::systemd::manages(p);
+    }
+    Ok(placements)
+}
+
+/// Start the container's unit with its init in it, then write the limits
+/// to cgroupfs as well (what systemd does not manage, and the rest again,
+/// so both drivers leave the same files).
+fn start_systemd_unit(
+    cgroup: &CgroupRecord,
+    unit: &cgroups::systemd::UnitSpec,
+    id: &str,
+    pid: i32,
+    resources: &cgroups::Resources,
+) -> Result<(), ContainerError> {
+    let unified = cgroup.placements.iter().all(|p| p.kind == cgroups::Kind::V2);
+    let props = cgroups::systemd::resource_properties(resources, unified).map_err(cgroups::CgroupError::from)?;
+    let mut systemd = cgroups::systemd::Systemd::connect().map_err(cgroups::CgroupError::from)?;
+    systemd.start(unit, id, pid, props).map_err(cgroups::CgroupError::from)?;
+    if unit.is_slice() {
+        // A slice takes no PIDs property: the process is moved in.
+        for p in cgroup.placements.iter().filter(|p| p.systemd) {
+            let procs = p.path.join("cgroup.procs");
+            std::fs::write(&procs, pid.to_string()).map_err(|e| ContainerError::Io(procs, e))?;
+        }
+    }
+    cgroup.apply(resources).map_err(cgroups::CgroupError::from)?;
+    Ok(())
 }
 
 /// Removes the container's cgroups unless disarmed.

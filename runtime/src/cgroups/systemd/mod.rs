@@ -13,7 +13,7 @@
 
 pub mod dbus;
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::time::Duration;
 
 use dbus::{Call, Connection, DbusError, Value};
@@ -414,6 +414,7 @@ impl Systemd {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::path::Path;
 
     #[test]
     fn cgroups_path_to_unit_as_runc() {
