@@ -233,6 +233,7 @@ impl Inner {
             bundle: bundle.clone(),
             console_socket: prepared.console_socket(),
             stdio: Some(prepared.raw_fds()),
+            systemd_cgroup: systemd_cgroup_option(&req.options),
             ..Default::default()
         };
         let pid = container::create(&self.store, &opts)?.pid;
@@ -670,5 +671,37 @@ impl containerd_shim::Task for TaskService {
             self.inner.exit.signal();
         }
         Ok(empty())
+    }
+}
+
+/// The runc shim's `SystemdCgroup` option (containerd's
+/// `runtimes.<name>.options`), which engines on systemd hosts set: the
+/// container's cgroup is then a systemd unit, as with `husk --systemd-cgroup`.
+fn systemd_cgroup_option(options: &containerd_shim::protos::protobuf::MessageField<containerd_shim::protos::protobuf::well_known_types::any::Any>) -> bool {
+    use containerd_shim::protos::protobuf::Message;
+    options.as_ref().is_some_and(|a| {
+        a.type_url.ends_with("containerd.runc.v1.Options")
+            && containerd_shim::protos::shim::oci::Options::parse_from_bytes(&a.value).is_ok_and(|o| o.systemd_cgroup)
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use containerd_shim::protos::protobuf::{well_known_types::any::Any, Message, MessageField};
+
+    #[test]
+    fn the_runc_shims_systemd_cgroup_option_is_read() {
+        let any = |systemd: bool, url: &str| {
+            let mut o = containerd_shim::protos::shim::oci::Options::new();
+            o.systemd_cgroup = systemd;
+            o.binary_name = "/usr/bin/husk".into();
+            MessageField::some(Any { type_url: url.into(), value: o.write_to_bytes().unwrap(), ..Default::default() })
+        };
+        assert!(systemd_cgroup_option(&any(true, "containerd.runc.v1.Options")));
+        assert!(systemd_cgroup_option(&any(true, "type.googleapis.com/containerd.runc.v1.Options")));
+        assert!(!systemd_cgroup_option(&any(false, "containerd.runc.v1.Options")));
+        assert!(!systemd_cgroup_option(&any(true, "something.else.Options")));
+        assert!(!systemd_cgroup_option(&MessageField::none()));
     }
 }
