@@ -234,6 +234,7 @@ impl Inner {
             console_socket: prepared.console_socket(),
             stdio: Some(prepared.raw_fds()),
             systemd_cgroup: systemd_cgroup_option(&req.options),
+            systemd_cgroup_by_path: true,
             ..Default::default()
         };
         let pid = container::create(&self.store, &opts)?.pid;

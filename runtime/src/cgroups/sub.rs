@@ -91,11 +91,12 @@ mod tests {
         std::fs::create_dir_all(cpu.join("only-cpu")).unwrap();
         let rec = CgroupRecord {
             placements: vec![
-                Placement { kind: Kind::V1, controllers: vec!["cpu".into(), "cpuacct".into()], path: cpu.clone() },
-                Placement { kind: Kind::V1, controllers: vec!["memory".into()], path: mem.clone() },
-                Placement { kind: Kind::V2, controllers: vec![], path: uni.clone() },
+                Placement { kind: Kind::V1, controllers: vec!["cpu".into(), "cpuacct".into()], path: cpu.clone(), systemd: false },
+                Placement { kind: Kind::V1, controllers: vec!["memory".into()], path: mem.clone(), systemd: false },
+                Placement { kind: Kind::V2, controllers: vec![], path: uni.clone(), systemd: false },
             ],
             created: vec![],
+            systemd_unit: None,
         };
         let got = rec.with_sub_cgroups(&parse(&args(&["s", "cpuacct:only-cpu"])).unwrap()).unwrap();
         let paths: Vec<_> = got.placements.iter().map(|p| p.path.clone()).collect();

@@ -156,6 +156,8 @@ fn create_options(cli: &Cli, a: &CreateArgs, foreground: bool) -> CreateOptions 
         preserve_fds: a.preserve_fds,
         pidfd_socket: a.pidfd_socket.clone(),
         systemd_cgroup: cli.systemd_cgroup,
+        // The CLI does as runc: the flag decides.
+        systemd_cgroup_by_path: false,
         foreground,
         stdio: None,
     }

@@ -36,6 +36,10 @@ pub struct CreateOptions {
     /// `--pidfd-socket`).
     pub pidfd_socket: Option<PathBuf>,
     pub systemd_cgroup: bool,
+    /// Use the systemd driver also when `linux.cgroupsPath` has its
+    /// `slice:prefix:name` shape (husk's shim: engines say which driver
+    /// they use through runc's options, which not every path carries).
+    pub systemd_cgroup_by_path: bool,
     /// `run` in the foreground may use a terminal without a console socket.
     pub foreground: bool,
     /// Explicit stdin, stdout and stderr for the container process, dup'ed
@@ -86,7 +90,9 @@ pub fn create(store: &Store, opts: &CreateOptions) -> Result<Created, ContainerE
     drop(prep);
     let ns = Plan::from_spec(linux)?;
     let plan_span = tracing::debug_span!("cgroup_plan").entered();
-    let unit = match opts.systemd_cgroup {
+    let by_path = opts.systemd_cgroup_by_path
+        && linux.cgroups_path().as_deref().and_then(|p| p.to_str()).is_some_and(cgroups::systemd::is_unit_path);
+    let unit = match opts.systemd_cgroup || by_path {
         true => Some(systemd_unit(linux, &opts.id)?),
         false => None,
     };

@@ -92,6 +92,12 @@ impl UnitSpec {
     }
 }
 
+/// Does a cgroupsPath have the systemd driver's `slice:prefix:name` shape
+/// (two colons, no slash: a cgroupfs path is a path)?
+pub fn is_unit_path(path: &str) -> bool {
+    path.matches(':').count() == 2 && !path.contains('/') && !path.ends_with(':')
+}
+
 /// A slice's cgroup path as systemd lays it out: `a-b-c.slice` is
 /// `/a.slice/a-b.slice/a-b-c.slice`, and `-.slice` is the root.
 pub fn expand_slice(slice: &str) -> Result<PathBuf, SystemdError> {
@@ -433,6 +439,15 @@ mod tests {
         for bad in ["/foo", "a:b", "a.slice:b:c:d", "nope:b:c", "system.slice:b:", "a--b.slice:x:y"] {
             assert!(UnitSpec::parse(Some(bad), "x", false).is_err(), "{bad}");
         }
+    }
+
+    #[test]
+    fn unit_paths_are_told_from_cgroupfs_paths() {
+        assert!(is_unit_path("system.slice:docker:abc"));
+        assert!(is_unit_path(":cri-containerd:abc"));
+        assert!(!is_unit_path("/default/abc"));
+        assert!(!is_unit_path("abc"));
+        assert!(!is_unit_path("a:b:"));
     }
 
     #[test]
