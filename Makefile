@@ -28,22 +28,112 @@ STATIC  = RUSTFLAGS="-C target-feature=+crt-static $(RELR)" LIBSECCOMP_LINK_TYPE
 	LIBSECCOMP_LIB_PATH=$(SECCOMP_MUSL)/lib
 RUNC   ?= runc
 
+# Man pages (section 8) and shell completions, generated from the clap
+# definition (husk::cli::Cli) by runtime/src/bin/husk-docs.rs, a binary of
+# its own built for the host with `--features docs` (clap_mangen and
+# clap_complete never reach the husk binary). Regenerated when the command
+# line's sources change.
+DOCS     := $(CURDIR)/target/docs
+DOCS_SRC := $(wildcard runtime/src/cli/*.rs) runtime/src/bin/husk-docs.rs runtime/Cargo.toml Cargo.toml Cargo.lock
+
+# make install: PREFIX (default /usr/local) and DESTDIR as usual. zsh
+# completions go where Debian's zsh looks: vendor-completions under /usr
+# (the package), site-functions elsewhere (/usr/local/share/zsh/site-functions
+# is the first entry of zsh's default fpath).
+PREFIX      ?= /usr/local
+BINDIR      ?= $(PREFIX)/bin
+MANDIR      ?= $(PREFIX)/share/man
+BASHCOMPDIR ?= $(PREFIX)/share/bash-completion/completions
+ZSHCOMPDIR  ?= $(PREFIX)/share/zsh/$(if $(filter /usr,$(PREFIX)),vendor-completions,site-functions)
+FISHCOMPDIR ?= $(PREFIX)/share/fish/vendor_completions.d
+INSTALL     ?= install
+
+# make deb: target/husk_<version>_<arch>.deb, version from [workspace.package].
+DEB_VERSION     := $(shell sed -n '/^\[workspace\.package\]/,/^\[/s/^version *= *"\([^"]*\)".*/\1/p' Cargo.toml)
+DEB_ARCH         = $(shell dpkg --print-architecture)
+DEB              = $(CURDIR)/target/husk_$(DEB_VERSION)_$(DEB_ARCH).deb
+DEB_STAGE       := $(CURDIR)/target/deb-stage
+DEB_MAINTAINER  ?= husk developers <husk@localhost>
+
 # husk implements spec requirements that runc 1.1.5 misses, so against husk the
 # suite also runs the tests ignored for runc. The one test skipped is a
 # deliberate runc-compatible deviation: deleting a `created` container without
 # --force succeeds (containerd relies on it).
 SPEC_TESTS_HUSK_ARGS := --include-ignored --skip delete_created_without_force_fails
 
-.PHONY: all build demo test test-unit test-spec test-spec-runc test-vm test-fuzz test-integration soak bench clean
+.PHONY: all build docs install uninstall deb demo test test-unit test-spec test-spec-runc test-vm test-fuzz \
+	test-integration test-install soak bench clean
 
 all: build
 
-build:
+build: $(DOCS)/.stamp
 	runtime/musl/libseccomp.sh $(SECCOMP_MUSL)
 	export $(STATIC); \
 	export HUSK_COMMIT=$$(git rev-parse --short=12 HEAD 2>/dev/null || echo unknown); \
 	$(CARGO) build --release --target $(TRIPLE) -p husk && \
 	$(CARGO) build --profile release-shim --target $(TRIPLE) -p containerd-shim-husk-v2
+
+# `make docs` (also part of `make build`): target/docs/man/*.8 and
+# target/docs/completions/{husk.bash,_husk,husk.fish}. On the host toolchain,
+# without the musl build's RUSTFLAGS.
+docs: $(DOCS)/.stamp
+
+$(DOCS)/.stamp: $(DOCS_SRC)
+	rm -rf $(DOCS) $(DOCS).tmp
+	$(CARGO) run -q -p husk --features docs --bin husk-docs -- $(DOCS).tmp >/dev/null
+	touch $(DOCS).tmp/.stamp
+	mv $(DOCS).tmp $(DOCS)
+
+# Installs what `make build` made; builds nothing (so that `sudo make install`
+# needs no Rust toolchain for root).
+install:
+	@for f in $(HUSK) $(SHIM) $(DOCS)/.stamp; do \
+		[ -e "$$f" ] || { echo "install: $$f is missing: run make build first" >&2; exit 1; }; \
+	done
+	$(INSTALL) -d $(DESTDIR)$(BINDIR) $(DESTDIR)$(MANDIR)/man8 $(DESTDIR)$(BASHCOMPDIR) \
+		$(DESTDIR)$(ZSHCOMPDIR) $(DESTDIR)$(FISHCOMPDIR)
+	$(INSTALL) -m 0755 $(HUSK) $(SHIM) $(DESTDIR)$(BINDIR)/
+	$(INSTALL) -m 0644 $(DOCS)/man/*.8 $(DESTDIR)$(MANDIR)/man8/
+	$(INSTALL) -m 0644 $(DOCS)/completions/husk.bash $(DESTDIR)$(BASHCOMPDIR)/husk
+	$(INSTALL) -m 0644 $(DOCS)/completions/_husk $(DESTDIR)$(ZSHCOMPDIR)/_husk
+	$(INSTALL) -m 0644 $(DOCS)/completions/husk.fish $(DESTDIR)$(FISHCOMPDIR)/husk.fish
+
+# Removes exactly the files `make install` installs (the man pages listed
+# from target/docs), no directory.
+uninstall: $(DOCS)/.stamp
+	rm -f $(DESTDIR)$(BINDIR)/husk $(DESTDIR)$(BINDIR)/containerd-shim-husk-v2 \
+		$(addprefix $(DESTDIR)$(MANDIR)/man8/,$(notdir $(wildcard $(DOCS)/man/*.8))) \
+		$(DESTDIR)$(BASHCOMPDIR)/husk $(DESTDIR)$(ZSHCOMPDIR)/_husk $(DESTDIR)$(FISHCOMPDIR)/husk.fish
+
+# target/husk_<version>_<arch>.deb: `make install PREFIX=/usr` into a staging
+# root, man pages gzipped (Debian policy), copyright and the containerd
+# snippet (packaging/) under /usr/share/doc/husk. The binaries are static:
+# no Depends.
+deb: build
+	rm -rf $(DEB_STAGE) $(DEB)
+	$(MAKE) --no-print-directory install DESTDIR=$(DEB_STAGE) PREFIX=/usr
+	gzip -9n $(DEB_STAGE)/usr/share/man/man8/*.8
+	$(INSTALL) -D -m 0644 packaging/copyright $(DEB_STAGE)/usr/share/doc/husk/copyright
+	$(INSTALL) -D -m 0644 packaging/containerd-husk.toml \
+		$(DEB_STAGE)/usr/share/doc/husk/examples/containerd-husk.toml
+	find $(DEB_STAGE) -type d -exec chmod 0755 {} +
+	mkdir -m 0755 $(DEB_STAGE)/DEBIAN
+	cd $(DEB_STAGE) && find usr -type f | LC_ALL=C sort | xargs md5sum >DEBIAN/md5sums
+	{ echo "Package: husk"; \
+	  echo "Version: $(DEB_VERSION)"; \
+	  echo "Architecture: $(DEB_ARCH)"; \
+	  echo "Maintainer: $(DEB_MAINTAINER)"; \
+	  echo "Installed-Size: $$(du -sk --exclude=DEBIAN $(DEB_STAGE) | cut -f1)"; \
+	  echo "Suggests: containerd"; \
+	  echo "Section: admin"; \
+	  echo "Priority: optional"; \
+	  echo "Description: fast, hardened OCI container runtime (runc-compatible)"; \
+	  echo " husk reads an OCI bundle and accepts runc's commands, flags and log"; \
+	  echo " format, so containerd, Docker, Podman and Kubernetes can use it in place"; \
+	  echo " of runc. Also contains containerd-shim-husk-v2, a containerd shim v2"; \
+	  echo " (runtime type io.containerd.husk.v2). Static binaries."; \
+	} >$(DEB_STAGE)/DEBIAN/control
+	dpkg-deb --root-owner-group --build $(DEB_STAGE) $(DEB)
 
 # Run a busybox container from a bundle built under demo/ (gitignored), then
 # remove the container and its temporary state root.
@@ -62,7 +152,7 @@ demo: build
 	exit $$rc
 
 # Everything CI runs (.ci/run).
-test: test-unit test-spec test-spec-runc test-vm test-fuzz test-integration
+test: test-unit test-spec test-spec-runc test-vm test-fuzz test-integration test-install
 
 test-unit:
 	$(CARGO) test --no-fail-fast -p husk -p containerd-shim-husk-v2
@@ -90,6 +180,13 @@ test-fuzz:
 test-integration: build
 	HUSK=$(HUSK) HUSK_SHIM=$(SHIM) integration/run-all
 # ---------------------------------------------------------------------------
+
+# make install/uninstall into a temp DESTDIR, the man pages and the bash
+# completion, then the .deb installed with dpkg into a Debian 12 chroot
+# (debootstrap, cached under /var/cache/husk-test) running a busybox
+# container: integration/install/test.sh.
+test-install: build
+	HUSK=$(HUSK) SHIM=$(SHIM) MAKE="$(MAKE)" timeout -k 10 3600 bash integration/install/test.sh
 
 # SOAK_N mixed lifecycles (husk and containerd with husk's shim), then zero
 # leaks required (integration/soak.sh); `make test` runs 100 of them.

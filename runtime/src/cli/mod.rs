@@ -11,7 +11,7 @@ use clap::{Args, Parser, Subcommand, ValueEnum};
 const DEFAULT_ROOT: &str = "/run/husk";
 
 #[derive(Parser, Debug)]
-#[command(name = "husk", about = "husk: a fast, hardened OCI container runtime (runc-compatible)", disable_version_flag = true)]
+#[command(name = "husk", about = "A fast, hardened OCI container runtime (runc-compatible)", disable_version_flag = true)]
 pub struct Cli {
     /// Root directory for container state.
     #[arg(long, global = true, default_value = DEFAULT_ROOT)]
@@ -19,6 +19,7 @@ pub struct Cli {
     /// Write log lines to this file instead of stderr.
     #[arg(long, global = true)]
     pub log: Option<PathBuf>,
+    /// Log line format: text (logfmt, as runc) or json.
     #[arg(long = "log-format", global = true, value_enum, default_value = "text")]
     pub log_format: LogFormat,
     /// Log debug output, including per-phase timings.
@@ -33,6 +34,7 @@ pub struct Cli {
     /// Accepted for runc compatibility; ignored.
     #[arg(long, global = true, hide = true)]
     pub criu: Option<String>,
+    /// Print the version, commit, runtime-spec and libseccomp versions.
     #[arg(short = 'v', long = "version")]
     pub version: bool,
     #[command(subcommand)]
@@ -108,8 +110,10 @@ pub enum Command {
     },
     /// List containers.
     List {
+        /// Print the container ids only.
         #[arg(short = 'q', long)]
         quiet: bool,
+        /// table or json.
         #[arg(short = 'f', long, value_enum, default_value = "table")]
         format: ListFormat,
     },
@@ -147,10 +151,13 @@ pub struct ExecArgs {
     /// A process.json to run instead of the container's process.
     #[arg(short = 'p', long)]
     pub process: Option<PathBuf>,
+    /// Give the process a pseudo-terminal.
     #[arg(short = 't', long)]
     pub tty: bool,
+    /// Unix socket that receives the pty master (with --tty --detach).
     #[arg(long = "console-socket")]
     pub console_socket: Option<PathBuf>,
+    /// Working directory of the process in the container.
     #[arg(long)]
     pub cwd: Option<PathBuf>,
     /// KEY=VALUE to add to the environment (repeatable).
@@ -159,26 +166,34 @@ pub struct ExecArgs {
     /// uid[:gid]
     #[arg(short = 'u', long)]
     pub user: Option<String>,
+    /// A supplementary group id (repeatable).
     #[arg(short = 'g', long = "additional-gids")]
     pub additional_gids: Vec<u32>,
     /// A capability to add (repeatable).
     #[arg(short = 'c', long)]
     pub cap: Vec<String>,
+    /// Set no_new_privs for the process.
     #[arg(long = "no-new-privs")]
     pub no_new_privs: bool,
+    /// AppArmor profile of the process.
     #[arg(long)]
     pub apparmor: Option<String>,
+    /// SELinux label of the process.
     #[arg(long = "process-label")]
     pub process_label: Option<String>,
+    /// Do not wait for the process: return once it runs.
     #[arg(short = 'd', long)]
     pub detach: bool,
+    /// Write the process's pid to this file.
     #[arg(long = "pid-file")]
     pub pid_file: Option<PathBuf>,
+    /// Pass this many fds from 3 on to the process.
     #[arg(long = "preserve-fds", default_value_t = 0)]
     pub preserve_fds: i32,
     /// Unix socket that receives a pidfd of the new process.
     #[arg(long = "pidfd-socket")]
     pub pidfd_socket: Option<PathBuf>,
+    /// Exec into a paused container (the process stays frozen until resume).
     #[arg(long = "ignore-paused")]
     pub ignore_paused: bool,
     /// Run the process in an existing sub-cgroup of the container's:
