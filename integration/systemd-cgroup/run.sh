@@ -8,13 +8,16 @@ set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 repo=$(cd "$here/../.." && pwd)
 HUSK=${HUSK:-$repo/target/$(uname -m)-unknown-linux-musl/release/husk}
+SHIM=${SHIM:-$repo/target/$(uname -m)-unknown-linux-musl/release-shim/containerd-shim-husk-v2}
 BUSYBOX=${BUSYBOX:-/bin/busybox}
-[ -x "$HUSK" ] || { echo "systemd-cgroup: $HUSK missing (make build)" >&2; exit 1; }
+[ -x "$HUSK" ] && [ -x "$SHIM" ] || { echo "systemd-cgroup: $HUSK or $SHIM missing (make build)" >&2; exit 1; }
 [ -x "$BUSYBOX" ] || { echo "systemd-cgroup: $BUSYBOX missing (apt-get install busybox-static)" >&2; exit 1; }
 
 payload=$(mktemp -d /tmp/husk-sd-payload.XXXXXX)
 trap 'rm -rf "$payload"' EXIT
 install -m 755 "$HUSK" "$payload/husk"
+install -m 755 "$SHIM" "$payload/containerd-shim-husk-v2"
+python3 "$repo/integration/mkimage.py" "$payload/image.tar" husktest:latest "$BUSYBOX" >/dev/null
 install -m 755 "$here/test.sh" "$payload/run.sh"
 mkdir -p "$payload/rootfs/bin" "$payload/rootfs/proc" "$payload/rootfs/dev" "$payload/rootfs/tmp"
 cp "$BUSYBOX" "$payload/rootfs/bin/busybox"

@@ -20,7 +20,7 @@ prop() { systemctl show -P "$2" "$1" 2>&1; }
 
 if [ -f /sys/fs/cgroup/cgroup.controllers ]; then MODE=unified; else MODE=hybrid; fi
 echo "mode $MODE, kernel $(uname -r), $(systemctl --version | head -1)"
-mkdir -p "$ROOT"
+mkdir -p "$ROOT" "$ROOT-husk" "$ROOT-runc"
 
 # config.json for `args` with `resources` and `cgroupsPath`.
 config() { # dir cgroupsPath args-json resources-json
@@ -38,95 +38,186 @@ EOF
 }
 
 cleanup() {
-    for id in $(timeout 20 "$H" --root "$ROOT" list -q 2>/dev/null); do husk delete -f "$id" >/dev/null 2>&1; done
+    local r
+    for r in "$H:$ROOT" "$H:$ROOT-husk" "runc:$ROOT-runc"; do
+        for id in $(timeout 20 "${r%%:*}" --root "${r#*:}" list -q 2>/dev/null); do
+            timeout 20 "${r%%:*}" --root "${r#*:}" --systemd-cgroup delete -f "$id" >/dev/null 2>&1
+        done
+    done
 }
 trap cleanup EXIT
 
-# ---- a container with limits -------------------------------------------
+# ---- the driver's checks, for husk and for runc side by side -----------
+driver_checks() { # T(runtime tag: husk|runc)
+local T=$1 RT
+case $T in husk) RT="$H" ;; runc) RT=runc ;; esac
+rt() { timeout 60 "$RT" --root "$ROOT-$T" --systemd-cgroup "$@"; }
+local U=$T-test-c1.scope PID out
 RES='{"memory": {"limit": 67108864}, "cpu": {"shares": 512, "quota": 50000, "period": 100000, "cpus": "0"},
       "pids": {"limit": 32},
       "devices": [{"allow": false, "access": "rwm"}, {"allow": true, "type": "c", "major": 1, "minor": 3, "access": "rwm"}]}'
-config /tmp/c1 "system.slice:husk-test:c1" '["sleep", "300"]' "$RES"
-U=husk-test-c1.scope
-if (cd /tmp/c1 && husk run -d c1 </dev/null); then ok run; else fail run "husk run -d failed"; fi
-expect unit-active "$(systemctl is-active $U)" active
-expect unit-slice "$(prop $U Slice)" system.slice
-expect unit-delegate "$(prop $U Delegate)" yes
-expect unit-tasksmax "$(prop $U TasksMax)" 32
-expect unit-cpuquota "$(prop $U CPUQuotaPerSecUSec)" 500ms
-PID=$(husk state c1 | sed -n 's/.*"pid": *\([0-9]*\).*/\1/p')
-if systemd-cgls --no-pager -u $U 2>/dev/null | grep -q "$PID"; then ok cgls; else fail cgls "pid $PID not in systemd-cgls -u $U"; fi
-if grep -q "/system.slice/$U" /proc/"$PID"/cgroup; then ok proc-cgroup; else fail proc-cgroup "$(cat /proc/$PID/cgroup)"; fi
+config /tmp/$T-c1 "system.slice:$T-test:c1" '["sleep", "300"]' "$RES"
+if (cd /tmp/$T-c1 && rt run -d c1 </dev/null); then ok $T-run; else fail $T-run "run -d failed"; fi
+expect $T-unit-active "$(systemctl is-active $U)" active
+expect $T-unit-slice "$(prop $U Slice)" system.slice
+expect $T-unit-delegate "$(prop $U Delegate)" yes
+expect $T-unit-tasksmax "$(prop $U TasksMax)" 32
+expect $T-unit-cpuquota "$(prop $U CPUQuotaPerSecUSec)" 500ms
+PID=$(rt state c1 | sed -n 's/.*"pid": *\([0-9]*\).*/\1/p')
+if systemd-cgls --no-pager -u $U 2>/dev/null | grep -q "$PID"; then ok $T-cgls; else fail $T-cgls "pid $PID not in systemd-cgls -u $U"; fi
+if grep -q "/system.slice/$U" /proc/"$PID"/cgroup; then ok $T-proc-cgroup; else fail $T-proc-cgroup "$(cat /proc/$PID/cgroup)"; fi
 if [ $MODE = unified ]; then
-    D=/sys/fs/cgroup/system.slice/$U
-    expect unit-memorymax "$(prop $U MemoryMax)" 67108864
-    expect file-memory "$(cat $D/memory.max)" 67108864
-    expect file-pids "$(cat $D/pids.max)" 32
-    expect file-cpu "$(cat $D/cpu.max)" "50000 100000"
-    expect file-cpuset "$(cat $D/cpuset.cpus)" 0
-    expect unit-cpus "$(prop $U AllowedCPUs)" 0
+    local D=/sys/fs/cgroup/system.slice/$U
+    expect $T-unit-memorymax "$(prop $U MemoryMax)" 67108864
+    expect $T-file-memory "$(cat $D/memory.max)" 67108864
+    expect $T-file-pids "$(cat $D/pids.max)" 32
+    expect $T-file-cpu "$(cat $D/cpu.max)" "50000 100000"
+    expect $T-file-cpuset "$(cat $D/cpuset.cpus)" 0
+    expect $T-unit-cpus "$(prop $U AllowedCPUs)" 0
 else
-    expect unit-memorylimit "$(prop $U MemoryLimit)" 67108864
-    expect file-memory "$(cat /sys/fs/cgroup/memory/system.slice/$U/memory.limit_in_bytes)" 67108864
-    expect file-pids "$(cat /sys/fs/cgroup/pids/system.slice/$U/pids.max)" 32
-    expect file-cpu "$(cat /sys/fs/cgroup/cpu,cpuacct/system.slice/$U/cpu.cfs_quota_us)" 50000
-    # cpuset is not systemd's on v1: husk made it, at the same path.
-    expect file-cpuset "$(cat /sys/fs/cgroup/cpuset/system.slice/$U/cpuset.cpus)" 0
+    expect $T-unit-memorylimit "$(prop $U MemoryLimit)" 67108864
+    expect $T-file-memory "$(cat /sys/fs/cgroup/memory/system.slice/$U/memory.limit_in_bytes)" 67108864
+    expect $T-file-pids "$(cat /sys/fs/cgroup/pids/system.slice/$U/pids.max)" 32
+    expect $T-file-cpu "$(cat /sys/fs/cgroup/cpu,cpuacct/system.slice/$U/cpu.cfs_quota_us)" 50000
+    # cpuset is not systemd's on v1: the runtime made it, at the same path.
+    expect $T-file-cpuset "$(cat /sys/fs/cgroup/cpuset/system.slice/$U/cpuset.cpus)" 0
 fi
-expect unit-devicepolicy "$(prop $U DevicePolicy)" strict
+expect $T-unit-devicepolicy "$(prop $U DevicePolicy)" strict
 # Devices: /dev/null is allowed; /dev/kmsg (1:11, bound in) is not.
-if husk exec c1 sh -c 'echo x > /dev/null' && ! husk exec c1 head -c1 /dev/kmsg >/dev/null 2>&1; then
-    ok devices
+if rt exec c1 sh -c 'echo x > /dev/null' && ! rt exec c1 head -c1 /dev/kmsg >/dev/null 2>&1; then
+    ok $T-devices
 else
-    fail devices "/dev/null should open and /dev/kmsg not"
+    fail $T-devices "/dev/null should open and /dev/kmsg not"
 fi
-if husk exec c1 cat /proc/self/cgroup | grep -q "$U"; then ok exec-cgroup; else fail exec-cgroup "exec not in the unit"; fi
-if husk ps c1 | grep -q sleep; then ok ps; else fail ps "$(husk ps c1 2>&1)"; fi
-if husk events --stats c1 | grep -q '"memory"'; then ok events-stats; else fail events-stats "$(husk events --stats c1 2>&1)"; fi
-husk update --memory 134217728 --pids-limit 40 c1 || fail update "husk update failed"
-expect update-tasksmax "$(prop $U TasksMax)" 40
+if rt exec c1 cat /proc/self/cgroup | grep -q "$U"; then ok $T-exec-cgroup; else fail $T-exec-cgroup "exec not in the unit"; fi
+if rt ps c1 | grep -q sleep; then ok $T-ps; else fail $T-ps "$(rt ps c1 2>&1)"; fi
+if rt events --stats c1 | grep -q '"memory"'; then ok $T-events-stats; else fail $T-events-stats "$(rt events --stats c1 2>&1)"; fi
+rt update --memory 134217728 --pids-limit 40 c1 || fail $T-update "update failed"
+expect $T-update-tasksmax "$(prop $U TasksMax)" 40
 if [ $MODE = unified ]; then
-    expect update-memorymax "$(prop $U MemoryMax)" 134217728
-    expect update-file "$(cat /sys/fs/cgroup/system.slice/$U/memory.max)" 134217728
+    expect $T-update-memorymax "$(prop $U MemoryMax)" 134217728
+    expect $T-update-file "$(cat /sys/fs/cgroup/system.slice/$U/memory.max)" 134217728
 else
-    expect update-memorylimit "$(prop $U MemoryLimit)" 134217728
+    expect $T-update-memorylimit "$(prop $U MemoryLimit)" 134217728
 fi
-husk pause c1 && expect pause "$(husk state c1 | sed -n 's/.*"status": *"\([a-z]*\)".*/\1/p')" paused
-husk resume c1 && expect resume "$(husk state c1 | sed -n 's/.*"status": *"\([a-z]*\)".*/\1/p')" running
-husk delete -f c1 || fail delete "delete -f failed"
+rt pause c1 && expect $T-pause "$(rt state c1 | sed -n 's/.*"status": *"\([a-z]*\)".*/\1/p')" paused
+rt resume c1 && expect $T-resume "$(rt state c1 | sed -n 's/.*"status": *"\([a-z]*\)".*/\1/p')" running
+rt delete -f c1 || fail $T-delete "delete -f failed"
 sleep 1
-if systemctl list-units --all --no-legend | grep -q "$U"; then fail unit-gone "$U still listed after delete"; else ok unit-gone; fi
-[ -e /sys/fs/cgroup/system.slice/$U ] || [ -e /sys/fs/cgroup/cpuset/system.slice/$U ] && fail dirs-gone "cgroup dirs left" || ok dirs-gone
+if systemctl list-units --all --no-legend | grep -q "$U"; then fail $T-unit-gone "$U still listed after delete"; else ok $T-unit-gone; fi
+if [ -e /sys/fs/cgroup/system.slice/$U ] || [ -e /sys/fs/cgroup/cpuset/system.slice/$U ]; then fail $T-dirs-gone "cgroup dirs left"; else ok $T-dirs-gone; fi
 
-# ---- the default unit, a nested slice ----------------------------------
+# A nested slice.
+config /tmp/$T-c3 "$T-besteffort.slice:cri:c3" '["cat", "/proc/self/cgroup"]' '{}'
+out=$(cd /tmp/$T-c3 && rt run c3 </dev/null)
+if echo "$out" | grep -q "/$T.slice/$T-besteffort.slice/cri-c3.scope"; then ok $T-nested-slice; else fail $T-nested-slice "$out"; fi
+rt delete -f c3 >/dev/null 2>&1
+
+# A leftover unit of the same name.
+systemd-run --scope --unit=$T-test-c4 sleep 300 >/dev/null 2>&1 &
+for _ in $(seq 50); do systemctl is-active -q $T-test-c4.scope && break; sleep 0.1; done
+config /tmp/$T-c4 "system.slice:$T-test:c4" '["sleep", "300"]' '{}'
+if (cd /tmp/$T-c4 && rt run -d c4 </dev/null) && rt exec c4 cat /proc/self/cgroup | grep -q $T-test-c4.scope; then
+    ok $T-leftover-unit
+else
+    fail $T-leftover-unit "a leftover unit of the same name stopped the container"
+fi
+rt delete -f c4 >/dev/null 2>&1
+
+# The runtime killed: delete -f leaves no unit behind.
+config /tmp/$T-c5 "system.slice:$T-test:c5" '["sleep", "300"]' '{}'
+(cd /tmp/$T-c5 && exec "$RT" --root "$ROOT-$T" --systemd-cgroup run c5 </dev/null >/dev/null 2>&1) &
+local RUNPID=$!
+for _ in $(seq 100); do systemctl is-active -q $T-test-c5.scope && break; sleep 0.1; done
+kill -9 $RUNPID
+rt delete -f c5 || fail $T-killed-delete "delete -f after a killed runtime failed"
+sleep 1
+if systemctl list-units --all --no-legend | grep -q $T-test-c5; then fail $T-killed-unit-gone "unit lingers"; else ok $T-killed-unit-gone; fi
+
+# 20 containers started at once all get their scopes.
+local i
+for i in $(seq 20); do
+    config /tmp/$T-p$i "system.slice:$T-par:p$i" '["sleep", "300"]' '{}'
+    (cd /tmp/$T-p$i && rt run -d p$i </dev/null >/tmp/$T-p$i.log 2>&1) &
+done
+wait
+local n=0
+for i in $(seq 20); do systemctl is-active -q $T-par-p$i.scope && n=$((n+1)); done
+expect $T-parallel-scopes $n 20
+for i in $(seq 20); do rt delete -f p$i >/dev/null 2>&1; done
+}
+
+driver_checks husk
+driver_checks runc
+
+# ---- husk only ---------------------------------------------------------
 config /tmp/c2 "" '["cat", "/proc/self/cgroup"]' '{}'
 out=$(cd /tmp/c2 && husk run c2 </dev/null)
 if echo "$out" | grep -q "/system.slice/husk-c2.scope"; then ok default-unit; else fail default-unit "$out"; fi
-config /tmp/c3 "kubepods-besteffort.slice:cri:c3" '["cat", "/proc/self/cgroup"]' '{}'
-out=$(cd /tmp/c3 && husk run c3 </dev/null)
-if echo "$out" | grep -q "/kubepods.slice/kubepods-besteffort.slice/cri-c3.scope"; then ok nested-slice; else fail nested-slice "$out"; fi
-husk delete -f c2 >/dev/null 2>&1; husk delete -f c3 >/dev/null 2>&1
+husk delete -f c2 >/dev/null 2>&1
 
-# ---- a leftover unit of the same name ----------------------------------
-systemd-run --scope --unit=husk-test-c4 sleep 300 >/dev/null 2>&1 &
-for _ in $(seq 50); do systemctl is-active -q husk-test-c4.scope && break; sleep 0.1; done
-config /tmp/c4 "system.slice:husk-test:c4" '["sleep", "300"]' '{}'
-if (cd /tmp/c4 && husk run -d c4 </dev/null) && husk exec c4 cat /proc/self/cgroup | grep -q husk-test-c4.scope; then
-    ok leftover-unit
+# Without dbus-daemon: systemd's private socket.
+systemctl stop dbus.socket dbus.service
+config /tmp/c6 "system.slice:husk-test:c6" '["cat", "/proc/self/cgroup"]' '{}'
+out=$(cd /tmp/c6 && husk run c6 </dev/null 2>&1)
+if echo "$out" | grep -q "/system.slice/husk-test-c6.scope"; then ok private-socket; else fail private-socket "$out"; fi
+husk delete -f c6 >/dev/null 2>&1
+systemctl start dbus.socket dbus.service
+
+# ---- engines configured for the systemd driver ---------------------------
+REF=docker.io/library/husktest:latest
+memfile() { if [ $MODE = unified ]; then echo /sys/fs/cgroup/memory.max; else echo /sys/fs/cgroup/memory/memory.limit_in_bytes; fi; }
+CD=/run/husk-ctd
+mkdir -p $CD/root $CD/state
+cat > $CD/config.toml <<CONF
+version = 2
+root = "$CD/root"
+state = "$CD/state"
+disabled_plugins = ["io.containerd.grpc.v1.cri"]
+[grpc]
+  address = "$CD/sock"
+[ttrpc]
+  address = "$CD/sock.ttrpc"
+CONF
+PATH="$here:$PATH" containerd --config $CD/config.toml >$CD/log 2>&1 &
+CDPID=$!
+CTR=(timeout 60 ctr --address $CD/sock -n sd)
+for _ in $(seq 100); do "${CTR[@]}" version >/dev/null 2>&1 && break; sleep 0.2; done
+if "${CTR[@]}" image import --all-platforms "$here/image.tar" >/dev/null; then
+    # The runc shim with BinaryName = husk and SystemdCgroup = true.
+    out=$("${CTR[@]}" run --rm --runtime io.containerd.runc.v2 --runc-binary "$H" --runc-systemd-cgroup \
+        --cgroup system.slice:ctr:r1 --memory-limit 67108864 $REF r1 sh -c "cat /proc/self/cgroup $(memfile)" 2>&1)
+    if echo "$out" | grep -q "/system.slice/ctr-r1.scope" && echo "$out" | grep -qx 67108864; then ok containerd-runc-shim; else fail containerd-runc-shim "$out"; fi
+    # husk's own shim.
+    out=$("${CTR[@]}" run --rm --runtime io.containerd.husk.v2 \
+        --cgroup system.slice:ctr:r2 --memory-limit 67108864 $REF r2 sh -c "cat /proc/self/cgroup $(memfile)" 2>&1)
+    if echo "$out" | grep -q "/system.slice/ctr-r2.scope" && echo "$out" | grep -qx 67108864; then ok containerd-husk-shim; else fail containerd-husk-shim "$out"; fi
 else
-    fail leftover-unit "a leftover unit of the same name stopped the container"
+    fail containerd-import "$(tail -3 $CD/log)"
 fi
-husk delete -f c4 >/dev/null 2>&1
+kill $CDPID
+wait $CDPID 2>/dev/null
 
-# ---- husk killed: delete -f leaves no unit behind ------------------------
-config /tmp/c5 "system.slice:husk-test:c5" '["sleep", "300"]' '{}'
-(cd /tmp/c5 && exec "$H" --root "$ROOT" --systemd-cgroup run c5 </dev/null >/dev/null 2>&1) &
-RUNPID=$!
-for _ in $(seq 100); do systemctl is-active -q husk-test-c5.scope && break; sleep 0.1; done
-kill -9 $RUNPID
-husk delete -f c5 || fail killed-delete "delete -f after a killed husk failed"
-sleep 1
-if systemctl list-units --all --no-legend | grep -q husk-test-c5; then fail killed-unit-gone "unit lingers"; else ok killed-unit-gone; fi
+if command -v dockerd >/dev/null; then
+    DD=/run/husk-dockerd
+    mkdir -p $DD
+    dockerd --data-root $DD/root --exec-root $DD/exec -H unix://$DD/sock --pidfile $DD/pid \
+        --iptables=false --bridge=none --exec-opt native.cgroupdriver=systemd \
+        --add-runtime husk="$H" --default-runtime husk >$DD/log 2>&1 &
+    DDPID=$!
+    DOCKER=(timeout 60 docker -H unix://$DD/sock)
+    for _ in $(seq 150); do "${DOCKER[@]}" version >/dev/null 2>&1 && break; sleep 0.2; done
+    if "${DOCKER[@]}" load -i "$here/image.tar" >/dev/null; then
+        out=$("${DOCKER[@]}" run --rm --network none --memory 64m husktest:latest sh -c "cat /proc/self/cgroup $(memfile)" 2>&1)
+        if echo "$out" | grep -q "/system.slice/docker-[0-9a-f]*.scope" && echo "$out" | grep -qx 67108864; then ok docker-systemd; else fail docker-systemd "$out"; fi
+    else
+        fail docker-load "$(tail -3 $DD/log)"
+    fi
+    kill $DDPID
+    wait $DDPID 2>/dev/null
+else
+    fail docker "dockerd is not in the VM image"
+fi
 
 [ $FAILED = 0 ] && echo "systemd-cgroup: all checks passed ($MODE)"
 exit $FAILED
