@@ -31,8 +31,19 @@ pub struct Joiner {
 impl CgroupRecord {
     /// Open what a child needs to join every placement (see the module doc).
     pub fn joiner(&self) -> Result<Joiner, CgroupError> {
+        self.joiner_of(|_| true)
+    }
+
+    /// For a container's init with `--systemd-cgroup`: the placements
+    /// systemd makes only exist once the unit has the init, which systemd
+    /// puts there itself; the init joins the others.
+    pub fn joiner_without_systemd(&self) -> Result<Joiner, CgroupError> {
+        self.joiner_of(|p| !p.systemd)
+    }
+
+    fn joiner_of(&self, which: impl Fn(&super::Placement) -> bool) -> Result<Joiner, CgroupError> {
         let mut j = Joiner { unified: None, tasks: Vec::with_capacity(self.placements.len()) };
-        for p in self.placements.iter().filter(|p| !p.systemd) {
+        for p in self.placements.iter().filter(|p| which(p)) {
             match p.kind {
                 Kind::V1 => {
                     let f = p.path.join("tasks");

@@ -234,7 +234,7 @@ fn spawn(
     seccomp_listener: Option<OwnedFd>,
 ) -> Result<(i32, sync::Channel), ContainerError> {
     let (parent_chan, child_chan) = sync::pair()?;
-    let joiner = cgroup.joiner()?;
+    let joiner = cgroup.joiner_without_systemd()?;
     // The cgroup namespace is unshared by the child once it is in its cgroup.
     let mut flags = ns.new.bits() as u64 & !(libc::CLONE_NEWCGROUP as u64);
     let offsets = bundle.spec.linux().as_ref().and_then(|l| l.time_offsets().as_ref()).filter(|o| !o.is_empty());
