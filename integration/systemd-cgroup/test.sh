@@ -133,7 +133,15 @@ for _ in $(seq 100); do systemctl is-active -q $T-test-c5.scope && break; sleep 
 kill -9 $RUNPID
 rt delete -f c5 || fail $T-killed-delete "delete -f after a killed runtime failed"
 sleep 1
-if systemctl list-units --all --no-legend | grep -q $T-test-c5; then fail $T-killed-unit-gone "unit lingers"; else ok $T-killed-unit-gone; fi
+if ! systemctl list-units --all --no-legend | grep -q $T-test-c5; then
+    ok $T-killed-unit-gone
+elif [ $T = runc ] && [ $MODE = hybrid ]; then
+    # Seen with Debian's runc 1.1.5: reported, not held against husk.
+    echo "CHECK $T-killed-unit-gone differs: the unit lingers (runc 1.1.5 on hybrid)"
+    systemctl stop $T-test-c5.scope >/dev/null 2>&1
+else
+    fail $T-killed-unit-gone "unit lingers"
+fi
 
 # 20 containers started at once all get their scopes.
 local i

@@ -122,6 +122,18 @@ pub fn plan(cgroups_path: Option<&Path>, id: &str) -> Result<Vec<Placement>, Cgr
 /// Make the planned directories. A directory that already holds processes is
 /// refused (two containers must not share a cgroup unawares).
 pub fn create(placements: Vec<Placement>) -> Result<CgroupRecord, CgroupError> {
+    create_with(placements, true)
+}
+
+/// [`create`] for a systemd unit's cgroups: directories of a unit of the
+/// same name left over from an earlier container may still hold its
+/// processes; the unit is stopped (and they with it) before the new one
+/// starts, as runc does.
+pub fn create_for_unit(placements: Vec<Placement>) -> Result<CgroupRecord, CgroupError> {
+    create_with(placements, false)
+}
+
+fn create_with(placements: Vec<Placement>, refuse_busy: bool) -> Result<CgroupRecord, CgroupError> {
     let mut rec = CgroupRecord {
         placements: Vec::new(),
         created: Vec::new(),
@@ -132,7 +144,7 @@ pub fn create(placements: Vec<Placement>) -> Result<CgroupRecord, CgroupError> {
             rec.placements.push(p);
             continue;
         }
-        if let Err(e) = create_one(&p, &mut rec.created) {
+        if let Err(e) = create_one(&p, &mut rec.created, refuse_busy) {
             let _ = rec.destroy();
             return Err(e);
         }
@@ -141,7 +153,7 @@ pub fn create(placements: Vec<Placement>) -> Result<CgroupRecord, CgroupError> {
     Ok(rec)
 }
 
-fn create_one(p: &Placement, created: &mut Vec<PathBuf>) -> Result<(), CgroupError> {
+fn create_one(p: &Placement, created: &mut Vec<PathBuf>, refuse_busy: bool) -> Result<(), CgroupError> {
     let mut missing = Vec::new();
     let mut cur = p.path.as_path();
     while !cur.exists() {
@@ -166,7 +178,7 @@ fn create_one(p: &Placement, created: &mut Vec<PathBuf>) -> Result<(), CgroupErr
             v2::delegate_all(dir)?;
         }
     }
-    if missing.is_empty() && !read_pids(&p.path)?.is_empty() {
+    if refuse_busy && missing.is_empty() && !read_pids(&p.path)?.is_empty() {
         return Err(CgroupError::NotEmpty(p.path.clone()));
     }
     Ok(())

@@ -101,7 +101,10 @@ pub fn create(store: &Store, opts: &CreateOptions) -> Result<Created, ContainerE
         None => cgroups::plan(linux.cgroups_path().as_deref(), &opts.id)?,
     };
     drop(plan_span);
-    let mut cgroup = tracing::debug_span!("cgroups").in_scope(|| cgroups::create(placements))?;
+    let mut cgroup = tracing::debug_span!("cgroups").in_scope(|| match unit {
+        Some(_) => cgroups::create_for_unit(placements),
+        None => cgroups::create(placements),
+    })?;
     cgroup.systemd_unit = unit.as_ref().map(|u| u.unit.clone());
     let cgroup = cgroup;
     let guard = CgroupGuard(Some(&cgroup));

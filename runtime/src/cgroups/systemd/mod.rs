@@ -124,15 +124,16 @@ pub fn expand_slice(slice: &str) -> Result<PathBuf, SystemdError> {
     Ok(path)
 }
 
-/// Controllers systemd makes a delegated unit's cgroup in on a v1 host
-/// (besides its own name=systemd hierarchy); the others are husk's.
-const SYSTEMD_V1: &[&str] = &["cpu", "cpuacct", "blkio", "memory", "devices", "pids"];
-
-/// Is this placement made and removed by systemd with the unit?
+/// Is this placement made and removed by systemd with the unit? On v2,
+/// and systemd's own named v1 hierarchy. On a v1 or hybrid host systemd
+/// makes the unit's cgroup in a v1 controller only when the unit uses that
+/// controller (a scope without an IO setting gets no blkio cgroup), so husk
+/// makes every v1 controller's directory itself, at the unit's path, as
+/// runc does; where systemd also makes one, it finds it there.
 pub fn manages(p: &Placement) -> bool {
     match p.kind {
         Kind::V2 => true,
-        Kind::V1 => p.controllers.is_empty() || p.controllers.iter().all(|c| SYSTEMD_V1.contains(&c.as_str()) || c == "name=systemd"),
+        Kind::V1 => p.controllers.iter().all(|c| c.starts_with("name=")),
     }
 }
 
