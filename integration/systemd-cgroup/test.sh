@@ -164,6 +164,13 @@ config /tmp/c2 "" '["cat", "/proc/self/cgroup"]' '{}'
 out=$(cd /tmp/c2 && husk run c2 </dev/null)
 if echo "$out" | grep -q "/system.slice/husk-c2.scope"; then ok default-unit; else fail default-unit "$out"; fi
 husk delete -f c2 >/dev/null 2>&1
+# A name ending in .slice is a slice unit (kubelet's pod cgroups), the
+# process moved into it.
+config /tmp/c7 "system.slice::husk-pod7.slice" '["cat", "/proc/self/cgroup"]' '{}'
+out=$(cd /tmp/c7 && husk run c7 </dev/null)
+if echo "$out" | grep -q "/husk.slice/husk-pod7.slice\$" && [ "$(prop husk-pod7.slice Slice)" = husk.slice ]; then ok slice-unit; else fail slice-unit "$out"; fi
+husk delete -f c7 >/dev/null 2>&1
+systemctl stop husk-pod7.slice >/dev/null 2>&1
 
 # Without dbus-daemon: systemd's private socket.
 systemctl stop dbus.socket dbus.service
