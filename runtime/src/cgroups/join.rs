@@ -34,11 +34,29 @@ impl CgroupRecord {
         self.joiner_of(|_| true)
     }
 
-    /// For a container's init with `--systemd-cgroup`: the placements
-    /// systemd makes only exist once the unit has the init, which systemd
-    /// puts there itself; the init joins the others.
-    pub fn joiner_without_systemd(&self) -> Result<Joiner, CgroupError> {
-        self.joiner_of(|p| !p.systemd)
+    /// For a container's init: with `--systemd-cgroup` it joins nothing
+    /// itself: systemd places it in the unit, then the parent in the rest
+    /// ([`CgroupRecord::place_after_unit`]).
+    pub fn joiner_for_init(&self) -> Result<Joiner, CgroupError> {
+        match self.systemd_unit {
+            Some(_) => self.joiner_of(|_| false),
+            None => self.joiner(),
+        }
+    }
+
+    /// With `--systemd-cgroup`, once the unit has `pid`: put it in the
+    /// placements systemd does not make (the v1 controllers). systemd may
+    /// have removed such a directory (and its slice's) meanwhile, when it
+    /// realized the unit's cgroups without that controller: they are made
+    /// again, at systemd's own paths (cpuset, whose directories need their
+    /// parent's cpus and mems, is never systemd's).
+    pub fn place_after_unit(&self, pid: i32) -> Result<(), CgroupError> {
+        for p in self.placements.iter().filter(|p| !p.systemd) {
+            std::fs::create_dir_all(&p.path).map_err(io(&p.path))?;
+            let procs = p.path.join("cgroup.procs");
+            std::fs::write(&procs, pid.to_string()).map_err(io(&procs))?;
+        }
+        Ok(())
     }
 
     fn joiner_of(&self, which: impl Fn(&super::Placement) -> bool) -> Result<Joiner, CgroupError> {

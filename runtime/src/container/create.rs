@@ -237,7 +237,7 @@ fn spawn(
     seccomp_listener: Option<OwnedFd>,
 ) -> Result<(i32, sync::Channel), ContainerError> {
     let (parent_chan, child_chan) = sync::pair()?;
-    let joiner = cgroup.joiner_without_systemd()?;
+    let joiner = cgroup.joiner_for_init()?;
     // The cgroup namespace is unshared by the child once it is in its cgroup.
     let mut flags = ns.new.bits() as u64 & !(libc::CLONE_NEWCGROUP as u64);
     let offsets = bundle.spec.linux().as_ref().and_then(|l| l.time_offsets().as_ref()).filter(|o| !o.is_empty());
@@ -531,6 +531,7 @@ fn start_systemd_unit(
             std::fs::write(&procs, pid.to_string()).map_err(|e| ContainerError::Io(procs, e))?;
         }
     }
+    cgroup.place_after_unit(pid).map_err(cgroups::CgroupError::from)?;
     cgroup.apply(resources).map_err(cgroups::CgroupError::from)?;
     Ok(())
 }

@@ -291,14 +291,15 @@ const PATH: &str = "/org/freedesktop/systemd1";
 const MANAGER: &str = "org.freedesktop.systemd1.Manager";
 
 impl Systemd {
-    /// The system bus, or, where no dbus-daemon runs (a minimal node),
-    /// systemd's private socket.
+    /// systemd's private socket (root only), then the system bus, as runc
+    /// (go-systemd) does: the private socket works without dbus-daemon (a
+    /// minimal node) and while the bus restarts, and takes no Hello.
     pub fn connect() -> Result<Systemd, SystemdError> {
         let bus = std::env::var("DBUS_SYSTEM_BUS_ADDRESS")
             .ok()
             .and_then(|a| a.split(';').find_map(|a| a.strip_prefix("unix:path=").map(|p| p.split(',').next().unwrap_or(p).to_string())))
             .unwrap_or_else(|| "/run/dbus/system_bus_socket".into());
-        let candidates = [(PathBuf::from(bus), true), (PathBuf::from("/run/systemd/private"), false)];
+        let candidates = [(PathBuf::from("/run/systemd/private"), false), (PathBuf::from(bus), true)];
         let mut tried = Vec::new();
         let mut last = None;
         for (path, is_bus) in candidates {
@@ -319,8 +320,11 @@ impl Systemd {
                             })
                             .map_err(|err| SystemdError::Call { what: "subscribing to", unit: "JobRemoved".into(), err })?;
                     }
-                    // Without a subscriber systemd sends no job signals.
-                    s.manager("Subscribe", "", vec![])?;
+                    // Without a subscriber systemd sends no job signals on
+                    // the bus; direct connections are subscribed already.
+                    if is_bus {
+                        s.manager("Subscribe", "", vec![])?;
+                    }
                     return Ok(s);
                 }
                 Err(e) => last = Some(e),
@@ -363,8 +367,10 @@ impl Systemd {
             ("DefaultDependencies", Value::Bool(false)),
         ];
         if spec.is_slice() {
-            // A pod's slice: its parent from the name; no processes.
-            props.push(("Wants", Value::Str(spec.slice.clone())));
+            // A pod's slice: its parent from the name, no processes and no
+            // delegation (systemd refuses it for slices).
+            props.retain(|(k, _)| *k != "Delegate");
+            props.push(("Wants", Value::Array("s".into(), vec![Value::Str(spec.slice.clone())])));
         } else {
             props.push(("Slice", Value::Str(spec.slice.clone())));
             props.push(("PIDs", Value::Array("u".into(), vec![Value::U32(pid as u32)])));
