@@ -107,7 +107,9 @@ pub fn create(store: &Store, opts: &CreateOptions) -> Result<Created, ContainerE
     })?;
     cgroup.systemd_unit = unit.as_ref().map(|u| u.unit.clone());
     let cgroup = cgroup;
-    let guard = CgroupGuard(Some(&cgroup));
+    let guard = Undo::new(|| {
+        let _ = cgroup.destroy();
+    });
     // Before any process exists: a create killed from here on leaves a
     // record `delete --force` cleans up from (ops::recover).
     dir.write_cgroup(&cgroup)?;
@@ -139,11 +141,12 @@ pub fn create(store: &Store, opts: &CreateOptions) -> Result<Created, ContainerE
         None => None,
     };
     let rdt = linux.intel_rdt().as_ref().map(|c| plan_intel_rdt(c, &opts.id, &dir)).transpose()?;
-    let rdt_guard = RdtGuard(rdt.as_ref());
-    let host_mounts = HostMountGuard(match ns.own_mount_ns() {
+    let rdt_guard = Undo(rdt.as_ref().map(|r| move || warn_on_error(intel_rdt::release(r))));
+    let host_rec = match ns.own_mount_ns() {
         true => None,
         false => Some(bind_in_host_mount_ns(&bundle.rootfs, &dir)?),
-    });
+    };
+    let host_mounts = Undo(host_rec.as_ref().map(|r| move || warn_on_error(host_mountns::release(r))));
     let (pid, chan) = tracing::debug_span!("clone").in_scope(|| spawn(&bundle, opts, &ns, &cgroup, &placed, start, console, listener))?;
     let kill_guard = ChildGuard(Some(pid));
     if let (Some(rec), Some(c)) = (&rdt, linux.intel_rdt()) {
@@ -445,51 +448,11 @@ fn bind_in_host_mount_ns(rootfs: &Path, dir: &ContainerDir) -> Result<host_mount
     Ok(rec)
 }
 
-/// Detaches the container's mounts on the host unless disarmed. Dropped
-/// after the child guard: the child is dead by then.
-struct HostMountGuard(Option<host_mountns::Record>);
-
-impl HostMountGuard {
-    fn disarm(mut self) {
-        self.0 = None;
-    }
-}
-
-impl Drop for HostMountGuard {
-    fn drop(&mut self) {
-        if let Some(r) = &self.0 {
-            if let Err(e) = host_mountns::release(r) {
-                tracing::warn!("{e}");
-            }
-        }
-    }
-}
-
 /// Where the container's resctrl groups go, recorded before any is made.
 fn plan_intel_rdt(c: &LinuxIntelRdt, id: &str, dir: &ContainerDir) -> Result<intel_rdt::Record, ContainerError> {
     let rec = intel_rdt::plan(&intel_rdt::mount_point()?, id, c)?;
     dir.write_record(intel_rdt::RECORD_FILE, &rec)?;
     Ok(rec)
-}
-
-/// Removes what the container made in resctrl unless disarmed. Dropped
-/// after the child guard: the child is dead by then.
-struct RdtGuard<'a>(Option<&'a intel_rdt::Record>);
-
-impl RdtGuard<'_> {
-    fn disarm(mut self) {
-        self.0 = None;
-    }
-}
-
-impl Drop for RdtGuard<'_> {
-    fn drop(&mut self) {
-        if let Some(r) = self.0 {
-            if let Err(e) = intel_rdt::release(r) {
-                tracing::warn!("{e}");
-            }
-        }
-    }
 }
 
 /// `--systemd-cgroup`: the unit `linux.cgroupsPath` names.
@@ -536,19 +499,31 @@ fn start_systemd_unit(
     Ok(())
 }
 
-/// Removes the container's cgroups unless disarmed.
-struct CgroupGuard<'a>(Option<&'a CgroupRecord>);
+/// Undoes one step of a create (with the closure) when dropped, unless
+/// disarmed. Guards drop in reverse order of making, so what a failed
+/// create made goes in reverse too, after the child (ChildGuard) is dead.
+struct Undo<F: FnOnce()>(Option<F>);
 
-impl CgroupGuard<'_> {
+impl<F: FnOnce()> Undo<F> {
+    fn new(f: F) -> Self {
+        Undo(Some(f))
+    }
+
     fn disarm(mut self) {
         self.0 = None;
     }
 }
 
-impl Drop for CgroupGuard<'_> {
+impl<F: FnOnce()> Drop for Undo<F> {
     fn drop(&mut self) {
-        if let Some(c) = self.0 {
-            let _ = c.destroy();
+        if let Some(f) = self.0.take() {
+            f();
         }
+    }
+}
+
+fn warn_on_error<E: std::fmt::Display>(r: Result<(), E>) {
+    if let Err(e) = r {
+        tracing::warn!("{e}");
     }
 }

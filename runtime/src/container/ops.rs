@@ -236,25 +236,28 @@ fn remove_empty_cgroup(path: &std::path::Path) -> Result<(), ContainerError> {
 /// The mounts of a container without a mount namespace of its own, made on
 /// the host (see `rootfs::host_mountns`).
 fn release_host_mounts(dir: &ContainerDir) -> Result<(), ContainerError> {
-    match dir.read_record::<host_mountns::Record>(host_mountns::RECORD_FILE) {
-        Ok(r) => Ok(host_mountns::release(&r)?),
-        Err(state::StateError::NotFound) => Ok(()),
-        // Torn by a crash: what it named cannot be known any more, and
-        // `delete --force` must still get rid of the rest.
-        Err(e) => {
-            tracing::warn!("{e}: the container's mounts under its rootfs, if any, are left");
-            Ok(())
-        }
-    }
+    release_recorded(dir, host_mountns::RECORD_FILE, "mounts under its rootfs", |r| Ok(host_mountns::release(r)?))
 }
 
 /// The resctrl groups made for the container (see `intel_rdt`).
 fn release_intel_rdt(dir: &ContainerDir) -> Result<(), ContainerError> {
-    match dir.read_record::<intel_rdt::Record>(intel_rdt::RECORD_FILE) {
-        Ok(r) => Ok(intel_rdt::release(&r)?),
+    release_recorded(dir, intel_rdt::RECORD_FILE, "resctrl groups", |r| Ok(intel_rdt::release(r)?))
+}
+
+/// Undo what a record in the state directory names. No record: nothing
+/// was made. A record torn by a crash cannot say what it named any more,
+/// and `delete --force` must still get rid of the rest: a warning.
+fn release_recorded<T: serde::de::DeserializeOwned>(
+    dir: &ContainerDir,
+    file: &str,
+    what: &str,
+    release: impl FnOnce(&T) -> Result<(), ContainerError>,
+) -> Result<(), ContainerError> {
+    match dir.read_record::<T>(file) {
+        Ok(r) => release(&r),
         Err(state::StateError::NotFound) => Ok(()),
         Err(e) => {
-            tracing::warn!("{e}: the container's resctrl groups, if any, are left");
+            tracing::warn!("{e}: the container's {what}, if any, are left");
             Ok(())
         }
     }
