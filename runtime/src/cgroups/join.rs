@@ -45,14 +45,17 @@ impl CgroupRecord {
     }
 
     /// With `--systemd-cgroup`, once the unit has `pid`: put it in the
-    /// placements systemd does not make (the v1 controllers). systemd may
+    /// placements systemd does not make (the v1 controllers), and, for a
+    /// slice unit (which takes no PIDs property), in systemd's. systemd may
     /// have removed such a directory (and its slice's) meanwhile, when it
     /// realized the unit's cgroups without that controller: they are made
     /// again, at systemd's own paths (cpuset, whose directories need their
     /// parent's cpus and mems, is never systemd's).
-    pub fn place_after_unit(&self, pid: i32) -> Result<(), CgroupError> {
-        for p in self.placements.iter().filter(|p| !p.systemd) {
-            std::fs::create_dir_all(&p.path).map_err(io(&p.path))?;
+    pub fn place_after_unit(&self, pid: i32, slice: bool) -> Result<(), CgroupError> {
+        for p in self.placements.iter().filter(|p| slice || !p.systemd) {
+            if !p.systemd {
+                std::fs::create_dir_all(&p.path).map_err(io(&p.path))?;
+            }
             let procs = p.path.join("cgroup.procs");
             std::fs::write(&procs, pid.to_string()).map_err(io(&procs))?;
         }

@@ -66,7 +66,8 @@ pub struct Placement {
     pub controllers: Vec<String>,
     pub path: PathBuf,
     /// Made, filled and removed by systemd with the container's unit
-    /// (`--systemd-cgroup`): husk neither makes nor joins it.
+    /// (`--systemd-cgroup`): husk does not make it, and systemd puts the
+    /// container's init in it (exec'd processes join it as any other).
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub systemd: bool,
 }
@@ -122,22 +123,23 @@ pub fn plan(cgroups_path: Option<&Path>, id: &str) -> Result<Vec<Placement>, Cgr
 /// Make the planned directories. A directory that already holds processes is
 /// refused (two containers must not share a cgroup unawares).
 pub fn create(placements: Vec<Placement>) -> Result<CgroupRecord, CgroupError> {
-    create_with(placements, true)
+    create_with(placements, None)
 }
 
 /// [`create`] for a systemd unit's cgroups: directories of a unit of the
 /// same name left over from an earlier container may still hold its
 /// processes; the unit is stopped (and they with it) before the new one
 /// starts, as runc does.
-pub fn create_for_unit(placements: Vec<Placement>) -> Result<CgroupRecord, CgroupError> {
-    create_with(placements, false)
+pub fn create_for_unit(placements: Vec<Placement>, unit: &str) -> Result<CgroupRecord, CgroupError> {
+    create_with(placements, Some(unit))
 }
 
-fn create_with(placements: Vec<Placement>, refuse_busy: bool) -> Result<CgroupRecord, CgroupError> {
+fn create_with(placements: Vec<Placement>, unit: Option<&str>) -> Result<CgroupRecord, CgroupError> {
+    let refuse_busy = unit.is_none();
     let mut rec = CgroupRecord {
         placements: Vec::new(),
         created: Vec::new(),
-        systemd_unit: None,
+        systemd_unit: unit.map(String::from),
     };
     for p in placements {
         if p.systemd {
@@ -239,6 +241,11 @@ impl CgroupRecord {
                 self.placements.first().map(|p| p.path.clone()).unwrap_or_default(),
             )),
         }
+    }
+
+    /// A pure cgroup v2 host (no v1 hierarchy)?
+    pub fn unified(&self) -> bool {
+        self.placements.iter().all(|p| p.kind == Kind::V2)
     }
 
     pub fn is_frozen(&self) -> bool {

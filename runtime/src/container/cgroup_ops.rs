@@ -48,8 +48,7 @@ pub fn update(store: &Store, id: &str, mut r: Resources) -> Result<(), Container
         // The unit's properties too, or systemd's next reload of it would
         // put the old limits back.
         use crate::cgroups::systemd::{resource_properties, Systemd};
-        let unified = cg.placements.iter().all(|p| p.kind == Kind::V2);
-        let props = resource_properties(&r, unified).map_err(CgroupError::from)?;
+        let props = resource_properties(&r, cg.unified()).map_err(CgroupError::from)?;
         Systemd::connect().and_then(|mut s| s.set_properties(unit, props)).map_err(CgroupError::from)?;
     }
     cg.apply(&r).map_err(CgroupError::from)?;

@@ -101,12 +101,10 @@ pub fn create(store: &Store, opts: &CreateOptions) -> Result<Created, ContainerE
         None => cgroups::plan(linux.cgroups_path().as_deref(), &opts.id)?,
     };
     drop(plan_span);
-    let mut cgroup = tracing::debug_span!("cgroups").in_scope(|| match unit {
-        Some(_) => cgroups::create_for_unit(placements),
+    let cgroup = tracing::debug_span!("cgroups").in_scope(|| match &unit {
+        Some(u) => cgroups::create_for_unit(placements, &u.unit),
         None => cgroups::create(placements),
     })?;
-    cgroup.systemd_unit = unit.as_ref().map(|u| u.unit.clone());
-    let cgroup = cgroup;
     let guard = Undo::new(|| {
         let _ = cgroup.destroy();
     });
@@ -483,18 +481,10 @@ fn start_systemd_unit(
     pid: i32,
     resources: &cgroups::Resources,
 ) -> Result<(), ContainerError> {
-    let unified = cgroup.placements.iter().all(|p| p.kind == cgroups::Kind::V2);
-    let props = cgroups::systemd::resource_properties(resources, unified).map_err(cgroups::CgroupError::from)?;
+    let props = cgroups::systemd::resource_properties(resources, cgroup.unified()).map_err(cgroups::CgroupError::from)?;
     let mut systemd = cgroups::systemd::Systemd::connect().map_err(cgroups::CgroupError::from)?;
     systemd.start(unit, id, pid, props).map_err(cgroups::CgroupError::from)?;
-    if unit.is_slice() {
-        // A slice takes no PIDs property: the process is moved in.
-        for p in cgroup.placements.iter().filter(|p| p.systemd) {
-            let procs = p.path.join("cgroup.procs");
-            std::fs::write(&procs, pid.to_string()).map_err(|e| ContainerError::Io(procs, e))?;
-        }
-    }
-    cgroup.place_after_unit(pid).map_err(cgroups::CgroupError::from)?;
+    cgroup.place_after_unit(pid, unit.is_slice()).map_err(cgroups::CgroupError::from)?;
     cgroup.apply(resources).map_err(cgroups::CgroupError::from)?;
     Ok(())
 }
