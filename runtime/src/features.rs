@@ -43,7 +43,7 @@ pub fn features() -> Value {
                 "modes": crate::process_attrs::MEMORY_POLICY_MODES,
                 "flags": crate::process_attrs::MEMORY_POLICY_FLAGS
             },
-            "mountExtensions": {"idmap": {"enabled": false}}
+            "mountExtensions": {"idmap": {"enabled": crate::rootfs::idmap::kernel_supports()}}
         },
         "annotations": {
             "io.github.husk.version": env!("CARGO_PKG_VERSION"),

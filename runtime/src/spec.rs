@@ -226,6 +226,7 @@ pub fn validate(spec: &Spec) -> Result<(), SpecError> {
             )));
         }
     }
+    crate::rootfs::idmap::validate(spec).map_err(|e| SpecError::Invalid(e.to_string()))?;
     Ok(())
 }
 

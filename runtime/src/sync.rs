@@ -32,6 +32,10 @@ pub enum Msg {
     /// sources, opened by the parent in the child's mount namespace, as
     /// fds attached to this message; carries their mount indices.
     BindSources(Vec<usize>),
+    /// parent → child, before Go: detached id-mapped mount trees (see
+    /// rootfs::idmap), as fds attached to this message; carries their
+    /// mount indices. The child moves them into place.
+    IdmappedTrees(Vec<usize>),
     /// parent → child: id maps written, and the child in its v2 cgroup
     /// where it could not be born there (it joins its v1 cgroups itself,
     /// see cgroups::Joiner); go on.

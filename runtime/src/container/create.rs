@@ -287,9 +287,7 @@ fn spawn(
             drop(start);
             let guard = ChildGuard(Some(pid));
             prepare_child(&bundle.spec, ns, pid)?;
-            if ns.enters_user_ns() {
-                send_bind_sources(&parent_chan, bundle, pid)?;
-            }
+            send_bind_sources(&parent_chan, bundle, ns, pid)?;
             let go = (|| -> Result<(), ContainerError> {
                 if !into_cgroup {
                     joiner.add_unified(pid)?;
@@ -307,18 +305,32 @@ fn spawn(
     }
 }
 
-/// See `rootfs::mounts::open_bind_sources`. At most 253 fds go in one
-/// message (SCM_MAX_FD); the rest, if a config had that many binds, are
-/// left to the child.
-fn send_bind_sources(chan: &sync::Channel, bundle: &Bundle, pid: i32) -> Result<(), ContainerError> {
-    let mut sources = crate::rootfs::mounts::open_bind_sources(bundle.spec.mounts().as_deref().unwrap_or_default(), &bundle.dir, pid);
+/// See `rootfs::mounts::open_bind_sources` (with a user namespace) and
+/// `rootfs::idmap::open_trees` (made after the id maps are written). At
+/// most 253 fds go in one message (SCM_MAX_FD); bind sources beyond that,
+/// if a config had that many binds, are left to the child, id-mapped trees
+/// go in further messages.
+fn send_bind_sources(chan: &sync::Channel, bundle: &Bundle, ns: &Plan, pid: i32) -> Result<(), ContainerError> {
+    let mounts = bundle.spec.mounts().as_deref().unwrap_or_default();
+    let trees = crate::rootfs::idmap::open_trees(mounts, &bundle.dir, pid).map_err(crate::rootfs::RootfsError::from)?;
+    let mut sources = match ns.enters_user_ns() {
+        true => crate::rootfs::mounts::open_bind_sources(mounts, &bundle.dir, pid),
+        false => Vec::new(),
+    };
+    sources.retain(|(i, _)| !trees.iter().any(|(t, _)| t == i));
     sources.truncate(253);
-    if sources.is_empty() {
-        return Ok(());
+    let send = |msg: fn(Vec<usize>) -> Msg, batch: &[(usize, OwnedFd)]| -> Result<(), ContainerError> {
+        let idx: Vec<usize> = batch.iter().map(|(i, _)| *i).collect();
+        let fds: Vec<std::os::fd::RawFd> = batch.iter().map(|(_, f)| std::os::fd::AsRawFd::as_raw_fd(f)).collect();
+        Ok(chan.send_with_fds(&msg(idx), &fds)?)
+    };
+    if !sources.is_empty() {
+        send(Msg::BindSources, &sources)?;
     }
-    let idx: Vec<usize> = sources.iter().map(|(i, _)| *i).collect();
-    let fds: Vec<std::os::fd::RawFd> = sources.iter().map(|(_, f)| std::os::fd::AsRawFd::as_raw_fd(f)).collect();
-    Ok(chan.send_with_fds(&Msg::BindSources(idx), &fds)?)
+    for batch in trees.chunks(253) {
+        send(Msg::IdmappedTrees, batch)?;
+    }
+    Ok(())
 }
 
 /// What the parent does before the child may proceed: id maps, network

@@ -197,7 +197,7 @@ fn setup(a: &InitArgs) -> Result<Prepared, InitError> {
     // The parent writes our id maps first and, where the kernel would not
     // let us be born in our v2 cgroup, moves us there: after Go we are in
     // every cgroup of the container.
-    let bind_sources = receive_bind_sources(&a.chan, a.spec.mounts().as_ref().map_or(0, |m| m.len()))?;
+    let (bind_sources, idmapped) = receive_bind_sources(&a.chan, a.spec.mounts().as_ref().map_or(0, |m| m.len()))?;
     let linux = a.spec.linux().as_ref();
     // Born in it: a user namespace joined by path was entered before the
     // clone (create::spawn).
@@ -238,6 +238,7 @@ fn setup(a: &InitArgs) -> Result<Prepared, InitError> {
         in_userns,
         own_mount_ns: a.ns.own_mount_ns(),
         bind_sources: &bind_sources,
+        idmapped: &idmapped,
     })?;
     if wants_hook_sync(a.spec) {
         a.chan.send(&Msg::RunRuntimeHooks)?;
@@ -299,20 +300,27 @@ fn setup(a: &InitArgs) -> Result<Prepared, InitError> {
     Ok(Prepared { exec, state, seccomp })
 }
 
-/// Wait for Go, taking the bind sources the parent may send first (see
-/// `rootfs::mounts::open_bind_sources`), by mount index.
-fn receive_bind_sources(chan: &crate::sync::Channel, mounts: usize) -> Result<Vec<Option<OwnedFd>>, InitError> {
-    let mut sources: Vec<Option<OwnedFd>> = (0..mounts).map(|_| None).collect();
+/// Bind sources or id-mapped trees, by mount index.
+type ByMount = Vec<Option<OwnedFd>>;
+
+/// Wait for Go, taking the bind sources (see
+/// `rootfs::mounts::open_bind_sources`) and id-mapped trees (see
+/// `rootfs::idmap::open_trees`) the parent may send first, by mount index.
+fn receive_bind_sources(chan: &crate::sync::Channel, mounts: usize) -> Result<(ByMount, ByMount), InitError> {
+    let mut sources: ByMount = (0..mounts).map(|_| None).collect();
+    let mut trees: ByMount = (0..mounts).map(|_| None).collect();
+    let put = |into: &mut ByMount, idx: Vec<usize>, fds: Vec<OwnedFd>| {
+        for (i, fd) in idx.into_iter().zip(fds) {
+            if let Some(slot) = into.get_mut(i) {
+                *slot = Some(fd);
+            }
+        }
+    };
     loop {
         match chan.recv_with_fds()? {
-            (Msg::BindSources(idx), fds) if idx.len() == fds.len() => {
-                for (i, fd) in idx.into_iter().zip(fds) {
-                    if let Some(slot) = sources.get_mut(i) {
-                        *slot = Some(fd);
-                    }
-                }
-            }
-            (Msg::Go, _) => return Ok(sources),
+            (Msg::BindSources(idx), fds) if idx.len() == fds.len() => put(&mut sources, idx, fds),
+            (Msg::IdmappedTrees(idx), fds) if idx.len() == fds.len() => put(&mut trees, idx, fds),
+            (Msg::Go, _) => return Ok((sources, trees)),
             (Msg::Error(e), _) => return Err(crate::sync::ExpectError::Peer(e).into()),
             (got, _) => return Err(crate::sync::SyncError::Unexpected { got, wanted: "Go" }.into()),
         }

@@ -3,6 +3,7 @@
 
 pub mod devices;
 pub mod host_mountns;
+pub mod idmap;
 pub mod mounts;
 pub mod options;
 pub mod secure;
@@ -22,6 +23,8 @@ use secure::{fd_path, mkdir_all, open_in_root, SecureError};
 pub enum RootfsError {
     #[error(transparent)]
     Mount(#[from] mounts::MountError),
+    #[error(transparent)]
+    Idmap(#[from] idmap::IdmapError),
     #[error(transparent)]
     Device(#[from] devices::DeviceError),
     #[error("{0}: {1}")]
@@ -56,6 +59,8 @@ pub struct Setup<'a> {
     pub own_mount_ns: bool,
     /// See `mounts::open_bind_sources`.
     pub bind_sources: &'a [Option<OwnedFd>],
+    /// See `idmap::open_trees`.
+    pub idmapped: &'a [Option<OwnedFd>],
 }
 
 fn root_propagation(spec: &Spec) -> Result<Option<MsFlags>, RootfsError> {
@@ -95,6 +100,7 @@ pub fn prepare(s: &Setup) -> Result<OwnedFd, RootfsError> {
             .and_then(|l| l.mount_label().as_deref())
             .filter(|l| !l.is_empty() && crate::lsm::selinux_enabled()),
         bind_sources: s.bind_sources,
+        idmapped: s.idmapped,
     };
     let read_only_later = mounts::mount_all(&ctx, &mounts)?;
     // /dev is ours to fill unless the config bind-mounts one in.

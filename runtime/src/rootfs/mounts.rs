@@ -1,7 +1,8 @@
 //! Performing the mounts of `config.json`, each destination resolved inside
 //! the rootfs (see [`super::secure`]).
 
-use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
+use std::ffi::CStr;
+use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd, RawFd};
 use std::path::{Path, PathBuf};
 
 use nix::fcntl::OFlag;
@@ -28,8 +29,8 @@ pub enum MountError {
     // runc's words, which tools match on; the path says where.
     #[error("mount destination {0}: filesystem {1:?} must be mounted on ordinary directory (it goes through a symlink in the rootfs)")]
     Symlink(PathBuf, String),
-    #[error("mount {0}: option {1:?} is not supported")]
-    Unsupported(PathBuf, String),
+    #[error("mount {0}: id-mapped, but husk made no id-mapped tree for it")]
+    NoIdmappedTree(PathBuf),
 }
 
 pub struct Ctx<'a> {
@@ -43,6 +44,9 @@ pub struct Ctx<'a> {
     /// Bind sources opened by the parent, by mount index (see
     /// [`open_bind_sources`]).
     pub bind_sources: &'a [Option<OwnedFd>],
+    /// Detached id-mapped trees made by the parent, by mount index (see
+    /// [`super::idmap::open_trees`]).
+    pub idmapped: &'a [Option<OwnedFd>],
 }
 
 /// Is this a bind mount (type `bind`, or a `bind`/`rbind` option)?
@@ -85,16 +89,17 @@ pub fn mount_all(ctx: &Ctx, mounts: &[Mount]) -> Result<Vec<PathBuf>, MountError
     let mut later = Vec::new();
     for (i, m) in mounts.iter().enumerate() {
         let source_fd = ctx.bind_sources.get(i).and_then(|f| f.as_ref());
+        let tree = ctx.idmapped.get(i).and_then(|f| f.as_ref());
         let dest = m.destination();
         let ro = m.options().iter().flatten().any(|o| o == "ro");
         let covers = dest == Path::new("/dev") || mounts[i + 1..].iter().any(|n| n.destination() != dest && n.destination().starts_with(dest));
         if ro && covers {
             let mut writable = m.clone();
             writable.set_options(m.options().as_ref().map(|o| o.iter().filter(|o| *o != "ro").cloned().collect()));
-            mount_one(ctx, &writable, source_fd)?;
+            mount_one(ctx, &writable, source_fd, tree)?;
             later.push(dest.clone());
         } else {
-            mount_one(ctx, m, source_fd)?;
+            mount_one(ctx, m, source_fd, tree)?;
         }
     }
     Ok(later)
@@ -108,15 +113,17 @@ pub fn make_read_only(root: BorrowedFd, dests: &[PathBuf]) -> Result<(), MountEr
     Ok(())
 }
 
-/// One mount; `source_fd` is its bind source opened by the parent, if any.
-pub fn mount_one(ctx: &Ctx, m: &Mount, source_fd: Option<&OwnedFd>) -> Result<(), MountError> {
+/// One mount; `source_fd` is its bind source opened by the parent, if any,
+/// `tree` its id-mapped tree (an id-mapped mount has one).
+pub fn mount_one(ctx: &Ctx, m: &Mount, source_fd: Option<&OwnedFd>, tree: Option<&OwnedFd>) -> Result<(), MountError> {
     let dest = m.destination();
     let typ = m.typ().clone().unwrap_or_default();
     let opts_raw = m.options().clone().unwrap_or_default();
-    if let Some(bad) = opts_raw.iter().find(|o| matches!(o.as_str(), "idmap" | "ridmap")) {
-        return Err(MountError::Unsupported(dest.clone(), bad.clone()));
-    }
     let opts = MountOptions::parse(&opts_raw);
+    if super::idmap::is_idmapped(m) {
+        let tree = tree.ok_or_else(|| MountError::NoIdmappedTree(dest.clone()))?;
+        return attach_tree(ctx, m, tree, &opts);
+    }
     if typ == "cgroup" || typ == "cgroup2" {
         return mount_cgroup(ctx, dest, &opts);
     }
@@ -197,6 +204,45 @@ fn bind(ctx: &Ctx, src: &Path, shown: &Path, target: OwnedFd, dest: &Path, opts:
     let flags = MsFlags::MS_BIND | (opts.flags & MsFlags::MS_REC);
     mount(Some(src), fd_path(&target).as_str(), None::<&str>, flags, None::<&str>)
         .map_err(mount_err(&s, dest, "bind"))?;
+    bind_options(ctx, dest, opts)
+}
+
+/// An id-mapped bind mount: the parent's detached `tree` (see
+/// [`super::idmap`]) moved onto its destination, then the options applied
+/// as for any bind.
+fn attach_tree(ctx: &Ctx, m: &Mount, tree: &OwnedFd, opts: &MountOptions) -> Result<(), MountError> {
+    let dest = m.destination();
+    let shown = m.source().clone().unwrap_or_default().display().to_string();
+    let st = nix::sys::stat::fstat(tree).map_err(mount_err(&shown, dest, "bind"))?;
+    let target = if (st.st_mode & libc::S_IFMT) == libc::S_IFDIR {
+        mkdir_all(ctx.root, dest, 0o755)
+    } else {
+        ensure_file(ctx.root, dest)
+    }
+    .map_err(|e| MountError::Dest(dest.clone(), e))?;
+    // SAFETY: move_mount reads two empty C strings; both fds are ours.
+    let r = unsafe {
+        libc::syscall(
+            libc::SYS_move_mount,
+            tree.as_raw_fd(),
+            c"".as_ptr(),
+            target.as_raw_fd(),
+            c"".as_ptr(),
+            MOVE_MOUNT_F_EMPTY_PATH | MOVE_MOUNT_T_EMPTY_PATH,
+        )
+    };
+    if r < 0 {
+        return Err(mount_err(&shown, dest, "bind (id-mapped)")(nix::Error::last()));
+    }
+    bind_options(ctx, dest, opts)
+}
+
+const MOVE_MOUNT_F_EMPTY_PATH: libc::c_uint = 0x4;
+const MOVE_MOUNT_T_EMPTY_PATH: libc::c_uint = 0x40;
+
+/// What a bind mount takes after it is attached: flags, recursive
+/// attributes, propagation.
+fn bind_options(ctx: &Ctx, dest: &Path, opts: &MountOptions) -> Result<(), MountError> {
     let extra = opts.remount_flags();
     if !extra.is_empty() || !opts.cleared.is_empty() {
         remount_bind(ctx.root, dest, extra, opts.cleared)?;
@@ -212,29 +258,37 @@ fn set_recursive(ctx: &Ctx, dest: &Path, opts: &MountOptions) -> Result<(), Moun
     if opts.rec_set == 0 && opts.rec_clr == 0 {
         return Ok(());
     }
-    #[repr(C)]
-    struct MountAttr {
-        attr_set: u64,
-        attr_clr: u64,
-        propagation: u64,
-        userns_fd: u64,
-    }
     let attr = MountAttr { attr_set: opts.rec_set, attr_clr: opts.rec_clr, propagation: 0, userns_fd: 0 };
     let fd = open_in_root(ctx.root, dest, OFlag::empty()).map_err(|e| MountError::Dest(dest.to_path_buf(), e))?;
-    // SAFETY: mount_setattr reads `attr` (of the size passed) and an empty
-    // path; the fd is ours.
+    mount_setattr(fd.as_raw_fd(), c"", libc::AT_EMPTY_PATH | libc::AT_RECURSIVE, &attr)
+        .map_err(mount_err("recursive mount options", dest, "mount_setattr"))
+}
+
+/// `struct mount_attr` of mount_setattr(2).
+#[repr(C)]
+pub(super) struct MountAttr {
+    pub attr_set: u64,
+    pub attr_clr: u64,
+    pub propagation: u64,
+    pub userns_fd: u64,
+}
+
+/// mount_setattr(2) on `path` relative to `dirfd`.
+pub(super) fn mount_setattr(dirfd: RawFd, path: &CStr, flags: libc::c_int, attr: &MountAttr) -> nix::Result<()> {
+    // SAFETY: mount_setattr reads a C string and `attr`, of the size
+    // passed; it takes no ownership of the fd.
     let r = unsafe {
         libc::syscall(
             libc::SYS_mount_setattr,
-            std::os::fd::AsRawFd::as_raw_fd(&fd),
-            c"".as_ptr(),
-            libc::AT_EMPTY_PATH | libc::AT_RECURSIVE,
-            &attr as *const MountAttr,
+            dirfd,
+            path.as_ptr(),
+            flags,
+            attr as *const MountAttr,
             std::mem::size_of::<MountAttr>(),
         )
     };
     if r < 0 {
-        return Err(mount_err("recursive mount options", dest, "mount_setattr")(nix::Error::last()));
+        return Err(nix::Error::last());
     }
     Ok(())
 }

@@ -76,6 +76,8 @@ impl MountOptions {
                     o.flags |= MsFlags::MS_REC;
                 }
                 "tmpcopyup" => o.tmpcopyup = true,
+                // Id-mapped mounts: see rootfs::idmap, which reads them.
+                "idmap" | "ridmap" => {}
                 "" => {}
                 other => o.data.push(other.to_string()),
             }
@@ -170,7 +172,7 @@ pub const PROPAGATION_OPTIONS: &[&str] =
     &["private", "rprivate", "shared", "rshared", "slave", "rslave", "unbindable", "runbindable"];
 
 /// Options with special meaning beyond flags and propagation.
-pub const OTHER_OPTIONS: &[&str] = &["bind", "rbind", "tmpcopyup"];
+pub const OTHER_OPTIONS: &[&str] = &["bind", "rbind", "tmpcopyup", "idmap", "ridmap"];
 
 fn flag(opt: &str) -> Option<(bool, MsFlags)> {
     FLAG_OPTIONS.iter().find(|(n, _, _)| *n == opt).map(|(_, set, f)| (*set, *f))
@@ -222,5 +224,12 @@ mod tests {
         assert!(o.flags.contains(MsFlags::MS_BIND | MsFlags::MS_REC));
         assert!(o.bind);
         assert!(!o.remount_flags().contains(MsFlags::MS_BIND));
+    }
+
+    #[test]
+    fn idmap_options_are_not_filesystem_data() {
+        let o = MountOptions::parse(&["rbind", "ridmap", "idmap", "ro"]);
+        assert!(o.data.is_empty(), "{:?}", o.data);
+        assert!(o.flags.contains(MsFlags::MS_RDONLY | MsFlags::MS_BIND | MsFlags::MS_REC));
     }
 }
