@@ -203,3 +203,33 @@ fn features_report_idmap_enabled() {
     let opts = v["mountOptions"].as_array().unwrap();
     assert!(opts.contains(&json!("idmap")) && opts.contains(&json!("ridmap")), "{out}");
 }
+
+/// Detaches whatever a runtime left mounted under a rootfs.
+struct Sweep(std::path::PathBuf);
+
+impl Drop for Sweep {
+    fn drop(&mut self) {
+        umount_under(&self.0);
+    }
+}
+
+/// Without a mount namespace (and without a user namespace: the mount's
+/// mapping alone decides) the id-mapped tree is made in the runtime's own
+/// namespace and moved under the rootfs there; it goes with the rest at
+/// delete.
+#[test]
+#[ignore = "runc 1.1.5 predates id-mapped mounts (runtime-spec 1.2)"]
+fn idmapped_mount_without_a_mount_namespace_goes_at_delete() {
+    let mut c = Container::private_sh("stat -c %u:%g /mnt/file");
+    c.spec.remove_namespace("mount");
+    c.spec.remove("/linux/maskedPaths").remove("/linux/readonlyPaths");
+    let _sweep = Sweep(c.rootfs());
+    let src = c.scratch("src");
+    std::fs::write(src.join("file"), "").unwrap();
+    chown(&src.join("file"), 1000);
+    c.spec.push("/mounts", idmapped(&src, "/mnt", &["rbind"], Some(map(1000, 0, 1))));
+    let before = host_mounts_under(&c.rootfs());
+    let o = c.run();
+    assert_eq!(o.ok().trim(), "0:0", "{OLD_RUNC}: {o}");
+    assert_eq!(host_mounts_under(&c.rootfs()), before, "mounts left on the host");
+}
