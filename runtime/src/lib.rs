@@ -25,6 +25,7 @@ pub mod process_attrs;
 pub mod procfs;
 pub mod reaper;
 pub mod rootfs;
+pub mod rootless;
 pub mod sealed_exe;
 pub mod seccomp;
 pub mod signal;

@@ -85,6 +85,13 @@ pub fn set_user(p: &Process, setgroups_allowed: bool) -> Result<(), ProcessError
     Ok(())
 }
 
+/// Has the user namespace of `pid` ("self" for ours) denied setgroups(2)
+/// (an ordinary user's namespace mapping only its own gid, see
+/// crate::rootless)? Then the supplementary groups stay as they are.
+pub fn setgroups_denied(pid: &str) -> bool {
+    std::fs::read(format!("/proc/{pid}/setgroups")).is_ok_and(|s| s.starts_with(b"deny"))
+}
+
 pub fn set_no_new_privs() -> Result<(), ProcessError> {
     nix::sys::prctl::set_no_new_privs().map_err(sys("PR_SET_NO_NEW_PRIVS"))
 }

@@ -131,6 +131,27 @@ fn parse_stat(raw: &str) -> Option<ProcStat> {
     Some(ProcStat { state, start_time })
 }
 
+/// The processes that share the pid namespace of `pid` (its container's,
+/// for a container without cgroups: rootless on cgroup v1), `pid` first.
+/// In our own pid namespace that is only `pid` itself: the rest of the
+/// host is not the container. Processes whose namespace we may not read
+/// are not ours anyway and are left out.
+pub fn pid_ns_members(pid: i32) -> Vec<i32> {
+    let ns = |p: &str| std::fs::read_link(format!("/proc/{p}/ns/pid")).ok();
+    let Some(target) = ns(&pid.to_string()) else { return Vec::new() };
+    if ns("self").as_ref() == Some(&target) {
+        return vec![pid];
+    }
+    let mut out = vec![pid];
+    for e in std::fs::read_dir("/proc").into_iter().flatten().flatten() {
+        let Some(p) = e.file_name().to_str().and_then(|n| n.parse::<i32>().ok()) else { continue };
+        if p != pid && ns(&p.to_string()).as_ref() == Some(&target) {
+            out.push(p);
+        }
+    }
+    out
+}
+
 #[cfg(test)]
 mod tests {
     use super::{parse_stat, read_small};

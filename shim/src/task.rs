@@ -235,6 +235,7 @@ impl Inner {
             stdio: Some(prepared.raw_fds()),
             systemd_cgroup: systemd_cgroup_option(&req.options),
             systemd_cgroup_by_path: true,
+            rootless: husk::rootless::decide(None).unwrap_or(false),
             ..Default::default()
         };
         let pid = container::create(&self.store, &opts)?.pid;

@@ -126,6 +126,34 @@ pub fn create(placements: Vec<Placement>) -> Result<CgroupRecord, CgroupError> {
     create_with(placements, None)
 }
 
+/// [`create`] for a rootless container (as runc's rootless cgroup
+/// manager): on a v1 or hybrid host an ordinary user cannot own cgroups,
+/// so there are none; on a pure v2 host the cgroup is made where the user
+/// may write (a delegated subtree, as systemd's user@.service gives), and
+/// skipped where it may not. Skipping warns when the config sets limits,
+/// which then do not apply.
+pub fn create_rootless(placements: Vec<Placement>, has_limits: bool) -> CgroupRecord {
+    let none = || CgroupRecord { placements: Vec::new(), created: Vec::new(), systemd_unit: None };
+    let unified = !placements.is_empty() && placements.iter().all(|p| p.kind == Kind::V2);
+    if !unified {
+        if has_limits {
+            tracing::warn!("rootless container on a cgroup v1 host: no cgroups, linux.resources are ignored");
+        }
+        return none();
+    }
+    match create(placements) {
+        Ok(rec) => rec,
+        Err(e) => {
+            if has_limits {
+                tracing::warn!("rootless container without a cgroup ({e}): linux.resources are ignored");
+            } else {
+                tracing::debug!("rootless container without a cgroup: {e}");
+            }
+            none()
+        }
+    }
+}
+
 /// [`create`] for a systemd unit's cgroups: directories of a unit of the
 /// same name left over from an earlier container may still hold its
 /// processes; the unit is stopped (and they with it) before the new one

@@ -99,15 +99,8 @@ impl tracing::Subscriber for LoggerRef {
 }
 
 fn run(cli: &Cli, command: &Command) -> Result<i32> {
-    if let Some(r) = &cli.rootless {
-        if r == "true" && !nix::unistd::geteuid().is_root() {
-            return Err(ContainerError::Usage("rootless mode is not supported yet".into()));
-        }
-        if !matches!(r.as_str(), "true" | "false" | "auto") {
-            return Err(ContainerError::Usage(format!("invalid --rootless value {r:?}: use true, false or auto")));
-        }
-    }
-    let store = Store::new(&cli.root);
+    let rootless = crate::rootless::decide(cli.rootless.as_deref()).map_err(|e| ContainerError::Usage(e.to_string()))?;
+    let store = Store::new(&cli.state_root());
     if matches!(command, Command::Create(_) | Command::Run { .. } | Command::Exec(_)) {
         // Done already by cli::main before parsing (a no-op then); this
         // catches a command line that its quick scan read differently.
@@ -115,11 +108,11 @@ fn run(cli: &Cli, command: &Command) -> Result<i32> {
     }
     match command {
         Command::Create(a) => {
-            container::create(&store, &create_options(cli, a, false))?;
+            container::create(&store, &create_options(cli, a, false, rootless))?;
             Ok(0)
         }
         Command::Start { id } => ops::start(&store, id).map(|_| 0),
-        Command::Run { create, detach, keep } => run_container(cli, &store, create, *detach, *keep),
+        Command::Run { create, detach, keep } => run_container(cli, &store, create, *detach, *keep, rootless),
         Command::State { id } => {
             let (st, status) = ops::status(&store, id)?;
             print_json(&st.spec_state(status));
@@ -145,7 +138,7 @@ fn run(cli: &Cli, command: &Command) -> Result<i32> {
     }
 }
 
-fn create_options(cli: &Cli, a: &CreateArgs, foreground: bool) -> CreateOptions {
+fn create_options(cli: &Cli, a: &CreateArgs, foreground: bool, rootless: bool) -> CreateOptions {
     CreateOptions {
         id: a.id.clone(),
         bundle: a.bundle.clone(),
@@ -160,6 +153,7 @@ fn create_options(cli: &Cli, a: &CreateArgs, foreground: bool) -> CreateOptions 
         systemd_cgroup_by_path: false,
         foreground,
         stdio: None,
+        rootless,
     }
 }
 
@@ -188,8 +182,8 @@ fn exec_options(a: &super::ExecArgs) -> container::exec::ExecOptions {
     }
 }
 
-fn run_container(cli: &Cli, store: &Store, a: &CreateArgs, detach: bool, keep: bool) -> Result<i32> {
-    let created = container::create(store, &create_options(cli, a, !detach))?;
+fn run_container(cli: &Cli, store: &Store, a: &CreateArgs, detach: bool, keep: bool, rootless: bool) -> Result<i32> {
+    let created = container::create(store, &create_options(cli, a, !detach, rootless))?;
     let pid = created.pid;
     let master = created.pty_master;
     drop(created.dir);

@@ -8,14 +8,13 @@ use std::path::PathBuf;
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
 
-const DEFAULT_ROOT: &str = "/run/husk";
-
 #[derive(Parser, Debug)]
 #[command(name = "husk", about = "A fast, hardened OCI container runtime (runc-compatible)", disable_version_flag = true)]
 pub struct Cli {
-    /// Root directory for container state.
-    #[arg(long, global = true, default_value = DEFAULT_ROOT)]
-    pub root: PathBuf,
+    /// Root directory for container state [default: /run/husk, or
+    /// $XDG_RUNTIME_DIR/husk for an ordinary user].
+    #[arg(long, global = true)]
+    pub root: Option<PathBuf>,
     /// Write log lines to this file instead of stderr.
     #[arg(long, global = true)]
     pub log: Option<PathBuf>,
@@ -28,7 +27,8 @@ pub struct Cli {
     /// Use the systemd cgroup driver: linux.cgroupsPath is "slice:prefix:name", a transient unit.
     #[arg(long = "systemd-cgroup", global = true)]
     pub systemd_cgroup: bool,
-    /// Rootless mode: true, false or auto (only false/auto as root are supported).
+    /// Rootless mode: true, false or auto (rootless when not root, or in a
+    /// user namespace that does not map every id) [default: auto].
     #[arg(long, value_name = "true|false|auto")]
     pub rootless: Option<String>,
     /// Accepted for runc compatibility; ignored.
@@ -39,6 +39,13 @@ pub struct Cli {
     pub version: bool,
     #[command(subcommand)]
     pub command: Option<Command>,
+}
+
+impl Cli {
+    /// `--root`, or the default for who runs husk.
+    pub fn state_root(&self) -> PathBuf {
+        self.root.clone().unwrap_or_else(crate::rootless::default_state_root)
+    }
 }
 
 #[derive(Clone, Copy, Debug, ValueEnum, PartialEq, Eq)]
@@ -271,7 +278,7 @@ fn enters_a_container(args: impl Iterator<Item = std::ffi::OsString>) -> Option<
         Some("exec") => false,
         _ => return None,
     };
-    Some((root.unwrap_or_else(|| PathBuf::from(DEFAULT_ROOT)), creates))
+    Some((root.unwrap_or_else(crate::rootless::default_state_root), creates))
 }
 
 #[cfg(test)]

@@ -19,7 +19,14 @@ fn live(store: &Store, id: &str, what: &'static str) -> Result<(ContainerState, 
     let cg = st
         .cgroup
         .clone()
-        .ok_or_else(|| ContainerError::Usage(format!("container {id} has no cgroup")))?;
+        .filter(|c| !c.placements.is_empty())
+        .ok_or_else(|| match st.cgroup.is_some() {
+            // create_rootless made none.
+            true => ContainerError::Usage(format!(
+                "container {id} has no cgroup: a rootless container gets one only on cgroup v2, where the user may write"
+            )),
+            false => ContainerError::Usage(format!("container {id} has no cgroup")),
+        })?;
     Ok((st, status, cg))
 }
 
@@ -74,12 +81,16 @@ pub fn update_intel_rdt(store: &Store, id: &str, lines: &[String]) -> Result<(),
 
 /// The pids of every process in the container's cgroups. A stopped
 /// container is no error (as in runc): its list is empty, or holds what
-/// outlived the init there (no pid namespace).
+/// outlived the init there (no pid namespace). A container without
+/// cgroups (rootless on cgroup v1) lists the processes of its pid
+/// namespace while it runs.
 pub fn pids(store: &Store, id: &str) -> Result<Vec<i32>, ContainerError> {
-    let st = store.open(id)?.read()?;
+    let dir = store.open(id)?;
+    let st = dir.read()?;
     match st.cgroup {
-        Some(cg) => Ok(cg.all_pids()?),
-        None => Ok(Vec::new()),
+        Some(cg) if !cg.placements.is_empty() => Ok(cg.all_pids()?),
+        _ if state::status_of(&st, dir.path()) != Status::Stopped => Ok(crate::procfs::pid_ns_members(st.pid)),
+        _ => Ok(Vec::new()),
     }
 }
 

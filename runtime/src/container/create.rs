@@ -8,7 +8,7 @@ use std::path::{Path, PathBuf};
 
 use nix::sys::signal::{kill, Signal};
 use nix::unistd::Pid;
-use oci_spec::runtime::{LinuxIdMapping, LinuxIntelRdt, Spec};
+use oci_spec::runtime::{LinuxIntelRdt, Spec};
 
 use super::clone::{self, Forked};
 use super::init::{self, InitArgs};
@@ -47,6 +47,9 @@ pub struct CreateOptions {
     /// the caller's). The caller keeps them open until `create` returns.
     /// Used by the containerd shim, which must not swap its own fds 0-2.
     pub stdio: Option<[std::os::fd::RawFd; 3]>,
+    /// Rootless (`--rootless`, see crate::rootless): cgroups husk may not
+    /// make or write are skipped, with a warning if the config sets limits.
+    pub rootless: bool,
 }
 
 pub struct Created {
@@ -103,6 +106,7 @@ pub fn create(store: &Store, opts: &CreateOptions) -> Result<Created, ContainerE
     drop(plan_span);
     let cgroup = tracing::debug_span!("cgroups").in_scope(|| match &unit {
         Some(u) => cgroups::create_for_unit(placements, &u.unit),
+        None if opts.rootless => Ok(cgroups::create_rootless(placements, linux.resources().is_some())),
         None => cgroups::create(placements),
     })?;
     let guard = Undo::new(|| {
@@ -250,6 +254,10 @@ fn spawn(
     // namespace it may not) and before the clone, so that the namespaces
     // the clone makes belong to it (runc's nsexec joins, then unshares).
     let joins_user = ns.join_user.is_some();
+    // An ordinary user's husk may only write the id maps (or have
+    // newuidmap write them) of a dumpable child: the child is born
+    // dumpable and becomes non-dumpable once mapped.
+    let dumpable_until_mapped = ns.new_user() && !nix::unistd::geteuid().is_root();
     let forked = clone::spawn(flags, joiner.clone_into(), joins_user, || -> Result<_, ContainerError> {
         let entered = ns.enter()?;
         if let Some(fd) = &ns.join_user {
@@ -258,12 +266,14 @@ fn spawn(
         // A new time namespace with offsets is made for our children,
         // because offsets can only be set before any process lives in it.
         let time = offsets.map(crate::namespaces::new_time_for_children).transpose()?;
-        Ok((entered, time))
+        let dumpable = crate::rootless::Dumpable::until_mapped(dumpable_until_mapped);
+        Ok((entered, time, dumpable))
     });
     match forked {
         Ok(Forked::Child) => {
             drop(parent_chan);
             init::run(InitArgs {
+                dumpable_until_mapped,
                 id: &opts.id,
                 spec: &bundle.spec,
                 bundle: &bundle.dir,
@@ -352,21 +362,13 @@ fn prepare_child(spec: &Spec, ns: &Plan, pid: i32) -> Result<(), ContainerError>
         return Ok(());
     }
     let proc = crate::procfs::Proc::open()?;
-    for (file, m) in maps {
-        if let Some(m) = m.filter(|m| !m.is_empty()) {
-            proc.write(&format!("{pid}/{file}"), map_text(m).as_bytes())?;
-        }
-    }
+    let [(_, uid), (_, gid)] = maps;
+    crate::rootless::write_id_maps(&proc, pid, uid.map_or(&[], |m| m), gid.map_or(&[], |m| m))
+        .map_err(|e| ContainerError::Init(e.to_string()))?;
     if let Some(adj) = adj {
         proc.write(&format!("{pid}/oom_score_adj"), adj.to_string().as_bytes())?;
     }
     Ok(())
-}
-
-fn map_text(maps: &[LinuxIdMapping]) -> String {
-    maps.iter()
-        .map(|m| format!("{} {} {}\n", m.container_id(), m.host_id(), m.size()))
-        .collect()
 }
 
 fn handshake(
@@ -379,6 +381,7 @@ fn handshake(
 ) -> Result<ContainerState, ContainerError> {
     let spec = &bundle.spec;
     let mut st = ContainerState::new(&opts.id, spec, &bundle.dir, &bundle.rootfs, pid, Some(cgroup.clone()));
+    st.owner = crate::rootless::owner();
     if init::wants_hook_sync(spec) {
         chan.expect(Msg::RunRuntimeHooks, "RunRuntimeHooks").map_err(child_error)?;
         let doc = st.spec_state(Status::Creating).to_string();

@@ -112,6 +112,14 @@ pub fn exec(store: &Store, opts: &ExecOptions) -> Result<i32, ContainerError> {
         }
     }
     let in_userns = child_ns.contains(CloneFlags::CLONE_NEWUSER);
+    // An ordinary user may enter the container's pid namespace only from
+    // inside its user namespace, from which there is no way back: both are
+    // entered in the intermediate process (clone::spawn's one_way).
+    let one_way = in_userns && !parent_ns.is_empty() && !nix::unistd::geteuid().is_root();
+    if one_way {
+        child_ns.remove(CloneFlags::CLONE_NEWUSER);
+        parent_ns |= CloneFlags::CLONE_NEWUSER;
+    }
     // A container in the runtime's mount namespace has only a chroot: the
     // new process takes the init's root (the pidfd pins the process).
     let root = match child_ns.contains(CloneFlags::CLONE_NEWNS) {
@@ -137,7 +145,7 @@ pub fn exec(store: &Store, opts: &ExecOptions) -> Result<i32, ContainerError> {
         (Some(_), false) => return Err(ContainerError::Usage("--console-socket needs --tty".into())),
         (None, false) => None,
     };
-    let setgroups_ok = !in_userns || linux.and_then(|l| l.gid_mappings().as_ref()).is_some_and(|m| !m.is_empty());
+    let setgroups_ok = !in_userns || (linux.and_then(|l| l.gid_mappings().as_ref()).is_some_and(|m| !m.is_empty()) && !process::setgroups_denied(&st.pid.to_string()));
     let joiner = match (&st.cgroup, sub_cgroups.is_empty()) {
         (Some(c), true) => Some(c.joiner()?),
         (Some(c), false) => Some(c.with_sub_cgroups(&sub_cgroups)?.joiner()?),
@@ -150,7 +158,7 @@ pub fn exec(store: &Store, opts: &ExecOptions) -> Result<i32, ContainerError> {
     };
     let pidfd_socket = super::connect_pidfd_socket(opts.pidfd_socket.as_deref())?;
     let (parent_chan, child_chan) = sync::pair()?;
-    let forked = clone::spawn(0, joiner.as_ref().and_then(|j| j.clone_into()), false, || enter_for_children(&pidfd, parent_ns));
+    let forked = clone::spawn(0, joiner.as_ref().and_then(|j| j.clone_into()), one_way, || enter_for_children(&pidfd, parent_ns));
     match forked {
         Ok(Forked::Child) => {
             drop(parent_chan);

@@ -79,6 +79,9 @@ pub struct InitArgs<'a> {
     pub seccomp_listener: Option<OwnedFd>,
     /// Explicit fds for 0-2 (see `CreateOptions::stdio`).
     pub stdio: Option<[std::os::fd::RawFd; 3]>,
+    /// Stay dumpable until the parent has written our id maps (see
+    /// crate::rootless::Dumpable).
+    pub dumpable_until_mapped: bool,
 }
 
 /// Does the create handshake include the hooks round trip?
@@ -119,7 +122,9 @@ pub fn run(a: InitArgs) -> ! {
 /// that until exec no process of the container can open our /proc entries
 /// (/proc/PID/exe is the husk binary: CVE-2019-5736).
 pub fn protect_self(a: &InitArgs) {
-    let _ = nix::sys::prctl::set_dumpable(false);
+    if !a.dumpable_until_mapped {
+        let _ = nix::sys::prctl::set_dumpable(false);
+    }
     let mut keep = vec![a.chan.as_raw_fd(), a.start.start_rx.as_raw_fd(), a.start.reply_tx.as_raw_fd()];
     keep.extend(a.console.as_ref().map(|c| c.as_raw_fd()));
     keep.extend(a.ns.join_user.as_ref().map(|u| u.as_raw_fd()));
@@ -202,6 +207,8 @@ fn setup(a: &InitArgs) -> Result<Prepared, InitError> {
     // Born in it: a user namespace joined by path was entered before the
     // clone (create::spawn).
     let in_userns = a.ns.enters_user_ns();
+    // Mapped: nothing needs our /proc files any more.
+    let _ = nix::sys::prctl::set_dumpable(false);
     if in_userns {
         let root_g = nix::unistd::Gid::from_raw(0);
         let root_u = nix::unistd::Uid::from_raw(0);
@@ -267,7 +274,7 @@ fn setup(a: &InitArgs) -> Result<Prepared, InitError> {
     if !a.no_new_keyring {
         process::join_session_keyring(a.id)?;
     }
-    let setgroups_ok = !in_userns || linux.and_then(|l| l.gid_mappings().as_ref()).is_some_and(|m| !m.is_empty());
+    let setgroups_ok = !in_userns || (linux.and_then(|l| l.gid_mappings().as_ref()).is_some_and(|m| !m.is_empty()) && !process::setgroups_denied("self"));
     let (exec, seccomp) = finalize(&Finalize {
         process,
         linux,

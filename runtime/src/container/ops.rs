@@ -130,12 +130,23 @@ pub fn kill(store: &Store, id: &str, sig: i32, all: bool) -> Result<(), Containe
         });
     }
     if all {
-        if let Some(cg) = &st.cgroup {
-            cg.signal_all(sig)?;
-            return Ok(());
-        }
+        return signal_all(&st, sig);
     }
     signal_pid(st.pid, sig)
+}
+
+/// Signal every process of the container: through its cgroups, or, with
+/// none (rootless on cgroup v1), every process of its pid namespace.
+fn signal_all(st: &ContainerState, sig: i32) -> Result<(), ContainerError> {
+    match &st.cgroup {
+        Some(cg) if !cg.placements.is_empty() => Ok(cg.signal_all(sig)?),
+        _ => {
+            for pid in crate::procfs::pid_ns_members(st.pid) {
+                signal_pid(pid, sig)?;
+            }
+            Ok(())
+        }
+    }
 }
 
 fn signal_pid(pid: i32, sig: i32) -> Result<(), ContainerError> {
@@ -266,10 +277,7 @@ fn release_recorded<T: serde::de::DeserializeOwned>(
 /// SIGKILL everything and wait until the init process is really gone.
 fn stop(st: &ContainerState) -> Result<(), ContainerError> {
     let pidfd = crate::pidfd::open(st.pid);
-    match &st.cgroup {
-        Some(cg) => cg.signal_all(libc::SIGKILL)?,
-        None => signal_pid(st.pid, libc::SIGKILL)?,
-    }
+    signal_all(st, libc::SIGKILL)?;
     signal_pid(st.pid, libc::SIGKILL)?;
     if let Some(fd) = pidfd {
         let _ = crate::pidfd::wait_exit(&fd, std::time::Duration::from_secs(10));

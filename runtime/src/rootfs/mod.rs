@@ -206,6 +206,9 @@ pub fn finish(spec: &Spec) -> Result<(), RootfsError> {
             mask_path(root.as_fd(), &null, Path::new(p))?;
         }
     }
+    if let Some(l) = linux {
+        host_cgroups_read_only(l)?;
+    }
     if spec.root().as_ref().and_then(|r| r.readonly()).unwrap_or(false) {
         let cur = mounts::current_flags(&root);
         mount(
@@ -222,6 +225,30 @@ pub fn finish(spec: &Spec) -> Result<(), RootfsError> {
         mount(None::<&str>, "/", None::<&str>, prop, None::<&str>).map_err(sys("rootfsPropagation"))?;
     }
     Ok(())
+}
+
+/// A container with a user namespace but no cgroup namespace of its own
+/// sees the host's cgroup hierarchies at /sys/fs/cgroup (a recursive bind
+/// of /sys, as rootless configs have, or binds of the host's hierarchies):
+/// all of it is made read-only, recursively, so that no delegation of the
+/// host's (systemd's user@.service gives the user a writable subtree) is
+/// writable from inside (CVE-2023-25809).
+fn host_cgroups_read_only(linux: &oci_spec::runtime::Linux) -> Result<(), RootfsError> {
+    use oci_spec::runtime::LinuxNamespaceType as T;
+    let has = |t: T| linux.namespaces().iter().flatten().any(|n| n.typ() == t);
+    if !has(T::User) || has(T::Cgroup) {
+        return Ok(());
+    }
+    // A mount point: another device than /sys/fs (sysfs).
+    let (Ok(cg), Ok(fs)) = (nix::sys::stat::stat("/sys/fs/cgroup"), nix::sys::stat::stat("/sys/fs")) else {
+        return Ok(());
+    };
+    if cg.st_dev == fs.st_dev {
+        return Ok(());
+    }
+    let attr = mounts::MountAttr { attr_set: libc::MOUNT_ATTR_RDONLY, attr_clr: 0, propagation: 0, userns_fd: 0 };
+    mounts::mount_setattr(libc::AT_FDCWD, c"/sys/fs/cgroup", libc::AT_RECURSIVE, &attr)
+        .map_err(sys("making the host's cgroups at /sys/fs/cgroup read-only"))
 }
 
 fn open_in_root_dir(p: &str) -> Result<OwnedFd, RootfsError> {
