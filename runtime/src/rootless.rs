@@ -50,6 +50,21 @@ pub fn in_partial_userns() -> bool {
     }
 }
 
+/// Our effective uid as the initial user namespace sees it (root of
+/// Podman's rootless namespace is the user who runs Podman): from the
+/// line of /proc/self/uid_map that maps it, one namespace up.
+pub fn host_euid() -> u32 {
+    let euid = nix::unistd::geteuid().as_raw();
+    let map = std::fs::read_to_string("/proc/self/uid_map").unwrap_or_default();
+    map.lines()
+        .find_map(|l| {
+            let f: Vec<u64> = l.split_whitespace().filter_map(|x| x.parse().ok()).collect();
+            let [inside, outside, len] = f[..] else { return None };
+            (u64::from(euid) >= inside && u64::from(euid) < inside + len).then(|| (outside + u64::from(euid) - inside) as u32)
+        })
+        .unwrap_or(euid)
+}
+
 /// The default state root, as runc picks its own: `$XDG_RUNTIME_DIR/husk`
 /// for an ordinary user (and for root of a partial user namespace whose
 /// `$USER` is not root), else /run/husk.

@@ -81,6 +81,9 @@ pub struct CgroupRecord {
     /// The systemd unit the container's cgroup is (`--systemd-cgroup`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub systemd_unit: Option<String>,
+    /// The unit is the user's own systemd's (rootless), not the system's.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub systemd_user: bool,
 }
 
 /// Compute where a container's cgroups go. Nothing is touched on disk.
@@ -133,7 +136,7 @@ pub fn create(placements: Vec<Placement>) -> Result<CgroupRecord, CgroupError> {
 /// skipped where it may not. Skipping warns when the config sets limits,
 /// which then do not apply.
 pub fn create_rootless(placements: Vec<Placement>, has_limits: bool) -> CgroupRecord {
-    let none = || CgroupRecord { placements: Vec::new(), created: Vec::new(), systemd_unit: None };
+    let none = || CgroupRecord { placements: Vec::new(), created: Vec::new(), systemd_unit: None, systemd_user: false };
     let unified = !placements.is_empty() && placements.iter().all(|p| p.kind == Kind::V2);
     if !unified {
         if has_limits {
@@ -158,8 +161,10 @@ pub fn create_rootless(placements: Vec<Placement>, has_limits: bool) -> CgroupRe
 /// same name left over from an earlier container may still hold its
 /// processes; the unit is stopped (and they with it) before the new one
 /// starts, as runc does.
-pub fn create_for_unit(placements: Vec<Placement>, unit: &str) -> Result<CgroupRecord, CgroupError> {
-    create_with(placements, Some(unit))
+pub fn create_for_unit(placements: Vec<Placement>, unit: &str, user: bool) -> Result<CgroupRecord, CgroupError> {
+    let mut rec = create_with(placements, Some(unit))?;
+    rec.systemd_user = user;
+    Ok(rec)
 }
 
 fn create_with(placements: Vec<Placement>, unit: Option<&str>) -> Result<CgroupRecord, CgroupError> {
@@ -168,6 +173,7 @@ fn create_with(placements: Vec<Placement>, unit: Option<&str>) -> Result<CgroupR
         placements: Vec::new(),
         created: Vec::new(),
         systemd_unit: unit.map(String::from),
+        systemd_user: false,
     };
     for p in placements {
         if p.systemd {
@@ -331,7 +337,7 @@ impl CgroupRecord {
         if let Some(unit) = &self.systemd_unit {
             // An empty scope goes by itself, so a systemd that cannot be
             // reached does not keep `delete --force` from finishing.
-            if let Err(e) = systemd::Systemd::connect().and_then(|mut s| s.stop(unit)) {
+            if let Err(e) = systemd::Systemd::connect_for(self.systemd_user).and_then(|mut s| s.stop(unit)) {
                 tracing::warn!("{e}");
             }
         }

@@ -97,6 +97,7 @@ mod tests {
             ],
             created: vec![],
             systemd_unit: None,
+            systemd_user: false,
         };
         let got = rec.with_sub_cgroups(&parse(&args(&["s", "cpuacct:only-cpu"])).unwrap()).unwrap();
         let paths: Vec<_> = got.placements.iter().map(|p| p.path.clone()).collect();

@@ -56,7 +56,7 @@ pub fn update(store: &Store, id: &str, mut r: Resources) -> Result<(), Container
         // put the old limits back.
         use crate::cgroups::systemd::{resource_properties, Systemd};
         let props = resource_properties(&r, cg.unified()).map_err(CgroupError::from)?;
-        Systemd::connect().and_then(|mut s| s.set_properties(unit, props)).map_err(CgroupError::from)?;
+        Systemd::connect_for(cg.systemd_user).and_then(|mut s| s.set_properties(unit, props)).map_err(CgroupError::from)?;
     }
     cg.apply(&r).map_err(CgroupError::from)?;
     Ok(())

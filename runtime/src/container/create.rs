@@ -96,16 +96,16 @@ pub fn create(store: &Store, opts: &CreateOptions) -> Result<Created, ContainerE
     let by_path = opts.systemd_cgroup_by_path
         && linux.cgroups_path().as_deref().and_then(|p| p.to_str()).is_some_and(cgroups::systemd::is_unit_path);
     let unit = match opts.systemd_cgroup || by_path {
-        true => Some(systemd_unit(linux, &opts.id)?),
+        true => Some(systemd_unit(linux, &opts.id, opts.rootless)?),
         false => None,
     };
     let placements = match &unit {
-        Some(u) => systemd_placements(u, &opts.id)?,
+        Some(u) => systemd_placements(u, &opts.id, opts.rootless)?,
         None => cgroups::plan(linux.cgroups_path().as_deref(), &opts.id)?,
     };
     drop(plan_span);
     let cgroup = tracing::debug_span!("cgroups").in_scope(|| match &unit {
-        Some(u) => cgroups::create_for_unit(placements, &u.unit),
+        Some(u) => cgroups::create_for_unit(placements, &u.unit, opts.rootless),
         None if opts.rootless => Ok(cgroups::create_rootless(placements, linux.resources().is_some())),
         None => cgroups::create(placements),
     })?;
@@ -115,7 +115,13 @@ pub fn create(store: &Store, opts: &CreateOptions) -> Result<Created, ContainerE
     // Before any process exists: a create killed from here on leaves a
     // record `delete --force` cleans up from (ops::recover).
     dir.write_cgroup(&cgroup)?;
-    let resources = cgroups::Resources::for_container(linux, &bundle.raw).map_err(cgroups::CgroupError::from)?;
+    let mut resources = cgroups::Resources::for_container(linux, &bundle.raw).map_err(cgroups::CgroupError::from)?;
+    if opts.rootless {
+        // An ordinary user can load no device eBPF program (nor has v1 a
+        // devices cgroup for it): its device nodes are binds of the host's,
+        // guarded by the host's permissions. As runc.
+        resources.devices.clear();
+    }
     // With systemd the cgroup exists once the unit has the container's
     // process: the limits are written then (spawn's `placed`).
     if unit.is_none() {
@@ -469,19 +475,28 @@ fn plan_intel_rdt(c: &LinuxIntelRdt, id: &str, dir: &ContainerDir) -> Result<int
 }
 
 /// `--systemd-cgroup`: the unit `linux.cgroupsPath` names.
-fn systemd_unit(linux: &oci_spec::runtime::Linux, id: &str) -> Result<cgroups::systemd::UnitSpec, ContainerError> {
+fn systemd_unit(linux: &oci_spec::runtime::Linux, id: &str, rootless: bool) -> Result<cgroups::systemd::UnitSpec, ContainerError> {
     let path = linux.cgroups_path().as_deref().map(|p| p.to_string_lossy().into_owned());
-    Ok(cgroups::systemd::UnitSpec::parse(path.as_deref(), id, false).map_err(cgroups::CgroupError::from)?)
+    Ok(cgroups::systemd::UnitSpec::parse(path.as_deref(), id, rootless).map_err(cgroups::CgroupError::from)?)
 }
 
 /// The unit's cgroup in every hierarchy: the same path from each root, as
-/// systemd lays it out; the hierarchies systemd manages are marked so that
-/// husk neither makes nor joins them.
-fn systemd_placements(unit: &cgroups::systemd::UnitSpec, id: &str) -> Result<Vec<cgroups::Placement>, ContainerError> {
-    let path = unit.cgroup_path().map_err(cgroups::CgroupError::from)?;
+/// systemd lays it out (below its own cgroup, for a user's systemd:
+/// rootless); the hierarchies systemd manages are marked so that husk
+/// neither makes nor joins them. An ordinary user can make no v1
+/// hierarchy's directories, so rootless needs pure cgroup v2.
+fn systemd_placements(unit: &cgroups::systemd::UnitSpec, id: &str, rootless: bool) -> Result<Vec<cgroups::Placement>, ContainerError> {
+    let mut path = unit.cgroup_path().map_err(cgroups::CgroupError::from)?;
+    if rootless {
+        let base = cgroups::systemd::Systemd::connect_user().and_then(|mut s| s.manager_cgroup()).map_err(cgroups::CgroupError::from)?;
+        path = base.join(path.strip_prefix("/").unwrap_or(&path));
+    }
     let mut placements = cgroups::plan(Some(&path), id)?;
     for p in &mut placements {
         p.systemd = cgroups::systemd::manages(p);
+    }
+    if rootless && placements.iter().any(|p| !p.systemd) {
+        return Err(cgroups::CgroupError::from(cgroups::systemd::SystemdError::UserOnV1).into());
     }
     Ok(placements)
 }
@@ -497,7 +512,7 @@ fn start_systemd_unit(
     resources: &cgroups::Resources,
 ) -> Result<(), ContainerError> {
     let props = cgroups::systemd::resource_properties(resources, cgroup.unified()).map_err(cgroups::CgroupError::from)?;
-    let mut systemd = cgroups::systemd::Systemd::connect().map_err(cgroups::CgroupError::from)?;
+    let mut systemd = cgroups::systemd::Systemd::connect_for(cgroup.systemd_user).map_err(cgroups::CgroupError::from)?;
     systemd.start(unit, id, pid, props).map_err(cgroups::CgroupError::from)?;
     cgroup.place_after_unit(pid, unit.is_slice()).map_err(cgroups::CgroupError::from)?;
     cgroup.apply(resources).map_err(cgroups::CgroupError::from)?;

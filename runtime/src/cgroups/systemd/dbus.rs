@@ -367,7 +367,8 @@ impl Connection {
         let sock = UnixStream::connect(path).map_err(|e| DbusError::Io(ctx("connecting to"), e))?;
         sock.set_write_timeout(Some(timeout)).map_err(|e| DbusError::Io(ctx("socket"), e))?;
         let mut c = Connection { sock, serial: 0, timeout, pending: Vec::new(), buf: Vec::new() };
-        let uid: String = nix::unistd::geteuid().as_raw().to_string().bytes().map(|b| format!("{b:02x}")).collect();
+        // The peer sees our uid in its own (the initial) user namespace.
+        let uid: String = crate::rootless::host_euid().to_string().bytes().map(|b| format!("{b:02x}")).collect();
         c.write(format!("\0AUTH EXTERNAL {uid}\r\n").as_bytes())?;
         let line = c.read_line(Instant::now() + timeout)?;
         if !line.starts_with("OK ") {

@@ -36,6 +36,10 @@ pub enum SystemdError {
     Job { unit: String, result: String },
     #[error("systemd cgroup driver: {0}")]
     Resources(#[from] resources::ResourceError),
+    #[error("rootless systemd cgroup driver: XDG_RUNTIME_DIR is not set, so the user's systemd cannot be found")]
+    NoUserManager,
+    #[error("rootless systemd cgroup driver: needs cgroup v2 (this host has v1 hierarchies, which an ordinary user cannot manage)")]
+    UserOnV1,
 }
 
 /// Every D-Bus exchange is bounded by this: a systemd that does not answer
@@ -90,6 +94,13 @@ impl UnitSpec {
         }
         Ok(expand_slice(&self.slice)?.join(&self.unit))
     }
+}
+
+/// The socket path of a `unix:path=...` D-Bus address in `var`.
+fn bus_path(var: &str) -> Option<String> {
+    std::env::var(var)
+        .ok()
+        .and_then(|a| a.split(';').find_map(|a| a.strip_prefix("unix:path=").map(|p| p.split(',').next().unwrap_or(p).to_string())))
 }
 
 /// Does a cgroupsPath have the systemd driver's `slice:prefix:name` shape
@@ -295,11 +306,28 @@ impl Systemd {
     /// (go-systemd) does: the private socket works without dbus-daemon (a
     /// minimal node) and while the bus restarts, and takes no Hello.
     pub fn connect() -> Result<Systemd, SystemdError> {
-        let bus = std::env::var("DBUS_SYSTEM_BUS_ADDRESS")
-            .ok()
-            .and_then(|a| a.split(';').find_map(|a| a.strip_prefix("unix:path=").map(|p| p.split(',').next().unwrap_or(p).to_string())))
-            .unwrap_or_else(|| "/run/dbus/system_bus_socket".into());
-        let candidates = [(PathBuf::from("/run/systemd/private"), false), (PathBuf::from(bus), true)];
+        let bus = bus_path("DBUS_SYSTEM_BUS_ADDRESS").unwrap_or_else(|| "/run/dbus/system_bus_socket".into());
+        Self::connect_to([(PathBuf::from("/run/systemd/private"), false), (PathBuf::from(bus), true)])
+    }
+
+    /// The system's systemd, or (`user`, rootless) the caller's own.
+    pub fn connect_for(user: bool) -> Result<Systemd, SystemdError> {
+        match user {
+            true => Self::connect_user(),
+            false => Self::connect(),
+        }
+    }
+
+    /// The calling user's own systemd (rootless, as runc): its private
+    /// socket in $XDG_RUNTIME_DIR/systemd, then the session bus
+    /// (DBUS_SESSION_BUS_ADDRESS, or $XDG_RUNTIME_DIR/bus).
+    pub fn connect_user() -> Result<Systemd, SystemdError> {
+        let run = std::env::var_os("XDG_RUNTIME_DIR").filter(|d| !d.is_empty()).map(PathBuf::from).ok_or(SystemdError::NoUserManager)?;
+        let bus = bus_path("DBUS_SESSION_BUS_ADDRESS").map_or_else(|| run.join("bus"), PathBuf::from);
+        Self::connect_to([(run.join("systemd/private"), false), (bus, true)])
+    }
+
+    fn connect_to(candidates: [(PathBuf, bool); 2]) -> Result<Systemd, SystemdError> {
         let mut tried = Vec::new();
         let mut last = None;
         for (path, is_bus) in candidates {
@@ -334,6 +362,27 @@ impl Systemd {
             tried: tried.join(", "),
             last: last.unwrap_or(DbusError::Malformed("no socket")),
         })
+    }
+
+    /// The manager's own cgroup: a user's systemd places its units below
+    /// it (`/user.slice/user-1000.slice/user@1000.service`), the system's
+    /// at the root.
+    pub fn manager_cgroup(&mut self) -> Result<PathBuf, SystemdError> {
+        let reply = self
+            .conn
+            .call(&Call {
+                destination: Some(DEST),
+                path: PATH,
+                interface: "org.freedesktop.DBus.Properties",
+                member: "Get",
+                args: vec![Value::Str(MANAGER.into()), Value::Str("ControlGroup".into())],
+            })
+            .map_err(|err| SystemdError::Call { what: "Get", unit: "ControlGroup".into(), err })?;
+        match reply.first() {
+            Some(Value::Variant(v)) => v.as_str().map(PathBuf::from),
+            _ => None,
+        }
+        .ok_or(SystemdError::Call { what: "Get", unit: "ControlGroup".into(), err: DbusError::Malformed("not a string") })
     }
 
     fn manager(&mut self, member: &'static str, unit: &str, args: Vec<Value>) -> Result<Vec<Value>, SystemdError> {
