@@ -242,7 +242,10 @@ fn setup(a: &InitArgs) -> Result<Prepared, InitError> {
         bundle: a.bundle,
         cgroup: a.cgroup,
         new_cgroupns,
-        in_userns,
+        // Born in a user namespace, or husk runs in one (root of Podman's
+        // rootless namespace): no mknod, devices are bind mounts (runc's
+        // userns.RunningInUserNS()).
+        in_userns: in_userns || crate::rootless::in_partial_userns(),
         own_mount_ns: a.ns.own_mount_ns(),
         bind_sources: &bind_sources,
         idmapped: &idmapped,
