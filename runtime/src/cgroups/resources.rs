@@ -285,7 +285,14 @@ impl CgroupRecord {
     /// Write every resource the config sets. Called once the cgroups exist
     /// and before the user program runs; `update` calls it again with only
     /// the values to change (devices are never changed by `update`).
+    ///
+    /// A record without placements is a rootless container's that has no
+    /// cgroup (`create_rootless` made none and warned that the limits are
+    /// ignored): nothing to write. (`update` refuses such a container before.)
     pub fn apply(&self, r: &Resources) -> Result<(), ResourceError> {
+        if self.placements.is_empty() {
+            return Ok(());
+        }
         if let Some(m) = &r.memory {
             if memory_is_set(m) {
                 match self.need("memory", "linux.resources.memory")? {
