@@ -106,10 +106,17 @@ expect "$T delegated: init in the cgroup" "$(cat /proc/$pid/cgroup 2>&1)" "0::$D
 expect "$T delegated: memory.max" "$(cat $CG$D/c1/memory.max 2>&1)" 67108864
 expect "$T delegated: pids.max" "$(cat $CG$D/c1/pids.max 2>&1)" 20
 expect "$T delegated: uid on the host" "$(awk '/^Uid:/ {print $2}' /proc/$pid/status)" $ID_
-out=$(as_user $T exec c1 sh -c 'echo x >/sys/fs/cgroup/cgroup.procs 2>&1; grep " /sys/fs/cgroup " /proc/mounts' 2>&1)
-case $out in
-    *"Read-only file system"*" ro,"*|*"Read-only file system"*" ro "*) ok "$T delegated: cgroupfs read-only inside" ;;
-    *) fail "$T delegated: cgroupfs read-only inside" "$out" ;;
+# No write to the host's cgroups from inside (no cgroup namespace), and
+# no cgroup filesystem mounted writable.
+out=$(as_user $T exec c1 sh -c 'echo 1 >/sys/fs/cgroup/cgroup.procs && echo WROTE; echo 1 >/sys/fs/cgroup'$D'/c1/cgroup.procs && echo WROTE; awk '\''$3 ~ /^cgroup/ && $4 !~ /^ro/ {print "RW " $2}'\'' /proc/mounts' 2>&1)
+case $T:$out in
+    # Debian's runc 1.1.5 leaves the host's cgroup2 writable through the
+    # rbind of /sys (the CVE-2023-25809 class): the container's root can
+    # write to its own delegated cgroup. Shown, not failed: husk is what
+    # this test holds to it.
+    runc:*WROTE*|runc:*RW*) echo "CHECK $T delegated: cgroupfs not writable inside differs (runc: $(echo $out | tr '\n' ' '))" ;;
+    *WROTE*|*RW*) fail "$T delegated: cgroupfs not writable inside" "$out" ;;
+    *) ok "$T delegated: cgroupfs not writable inside" ;;
 esac
 as_user $T pause c1
 expect "$T delegated: pause freezes" "$(cat $CG$D/c1/cgroup.freeze 2>&1)" 1
@@ -127,8 +134,11 @@ rmdir $CG$D/shell 2>/dev/null; rmdir $CG$D 2>/dev/null
 b=$HOMEDIR/$T-nodeleg
 config $b "/husk-rl-denied-$T/c2" '["sh", "-c", "echo hello"]' 'null'
 out=$(as_user sh -c "cd $b && $T run c2 </dev/null 2>&1")
-case $out in
-    *hello*) ok "$T not delegated: runs without a cgroup" ;;
+case $T:$out in
+    husk:*hello*) ok "$T not delegated: runs without a cgroup" ;;
+    # runc skips a cgroup it may not make only when cgroupsPath is empty;
+    # husk also skips a given path it may not make, with a warning.
+    runc:*"permission denied"*) ok "$T not delegated: refused (runc: only an empty cgroupsPath is skipped)" ;;
     *) fail "$T not delegated: runs without a cgroup" "$out" ;;
 esac
 [ ! -e $CG/husk-rl-denied-$T ] && ok "$T not delegated: nothing made" || fail "$T not delegated: nothing made" "$CG/husk-rl-denied-$T exists"

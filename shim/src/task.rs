@@ -330,6 +330,7 @@ impl Inner {
                 detach: true,
                 pid_file: Some(pid_file.clone()),
                 stdio: Some(prepared.raw_fds()),
+                rootless: husk::rootless::decide(None).unwrap_or(false),
                 ..Default::default()
             };
             container::exec::exec(&self.store, &opts)?;

@@ -130,7 +130,7 @@ fn run(cli: &Cli, command: &Command) -> Result<i32> {
         Command::Resume { id } => super::cgroup_commands::resume(&store, id),
         Command::Ps(a) => super::cgroup_commands::ps(&store, a),
         Command::Events(a) => super::cgroup_commands::events(&store, a),
-        Command::Exec(a) => container::exec::exec(&store, &exec_options(a)),
+        Command::Exec(a) => container::exec::exec(&store, &exec_options(a, rootless)),
         Command::Features => {
             print_json(&crate::features::features());
             Ok(0)
@@ -157,8 +157,9 @@ fn create_options(cli: &Cli, a: &CreateArgs, foreground: bool, rootless: bool) -
     }
 }
 
-fn exec_options(a: &super::ExecArgs) -> container::exec::ExecOptions {
+fn exec_options(a: &super::ExecArgs, rootless: bool) -> container::exec::ExecOptions {
     container::exec::ExecOptions {
+        rootless,
         id: a.id.clone(),
         process: a.process.clone(),
         args: a.command.clone(),

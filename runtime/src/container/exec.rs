@@ -27,6 +27,9 @@ use crate::sync::{self, Channel, Msg, SyncError};
 
 #[derive(Debug, Default, Clone)]
 pub struct ExecOptions {
+    /// Rootless (see crate::rootless): a cgroup the caller may not enter is
+    /// not entered.
+    pub rootless: bool,
     pub id: String,
     /// A full process.json; otherwise the container's process with `args`.
     pub process: Option<PathBuf>,
@@ -188,7 +191,15 @@ pub fn exec(store: &Store, opts: &ExecOptions) -> Result<i32, ContainerError> {
             let signals = (!opts.detach).then(ops::block_signals);
             let go = (|| -> Result<(), ContainerError> {
                 if let Some(j) = joiner.as_ref().filter(|_| !into_cgroup) {
-                    j.add_unified(pid)?;
+                    match j.add_unified(pid) {
+                        // An ordinary user outside the container's delegated
+                        // subtree may not move a process into it: it stays
+                        // in the caller's cgroup, as with runc.
+                        Err(crate::cgroups::CgroupError::Io(path, e)) if opts.rootless && e.kind() == std::io::ErrorKind::PermissionDenied => {
+                            tracing::warn!("rootless exec: not joining the container's cgroup: {}: {e}", path.display())
+                        }
+                        other => other?,
+                    }
                 }
                 if let Some(r) = &rdt {
                     crate::intel_rdt::join(r, pid)?;
