@@ -158,11 +158,12 @@ test-unit:
 	$(CARGO) test --no-fail-fast -p husk -p containerd-shim-husk-v2
 
 test-spec: build
-	RUNTIME=$(HUSK) $(CARGO) test --no-fail-fast -p spec-tests -- $(SPEC_TESTS_HUSK_ARGS)
+	RUNTIME=$(HUSK) RUNC=$(RUNC) $(CARGO) test --no-fail-fast -p spec-tests -- $(SPEC_TESTS_HUSK_ARGS)
 
 # The same suite against Debian's runc: shows the suite tests the spec, not husk.
-test-spec-runc:
-	RUNTIME=$(RUNC) $(CARGO) test --no-fail-fast -p spec-tests
+# (Needs the build too: tests/rootless.rs runs husk's `spec --rootless` under runc.)
+test-spec-runc: build
+	RUNTIME=$(RUNC) HUSK=$(HUSK) $(CARGO) test --no-fail-fast -p spec-tests
 
 # husk on a pure cgroup v2 host: Debian's kernel under qemu (no KVM), ~1 min.
 test-vm: build
