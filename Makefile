@@ -62,7 +62,7 @@ DEB_MAINTAINER  ?= husk developers <husk@localhost>
 SPEC_TESTS_HUSK_ARGS := --include-ignored --skip delete_created_without_force_fails
 
 .PHONY: all build docs install uninstall deb demo test test-unit test-spec test-spec-runc test-vm test-fuzz \
-	test-integration test-install test-systemd test-systemd-vm soak bench clean
+	test-integration test-install test-systemd test-rootless test-systemd-vm soak bench clean
 
 all: build
 
@@ -152,7 +152,7 @@ demo: build
 	exit $$rc
 
 # Everything CI runs (.ci/run).
-test: test-unit test-spec test-spec-runc test-vm test-fuzz test-integration test-install test-systemd
+test: test-unit test-spec test-spec-runc test-vm test-fuzz test-integration test-install test-systemd test-rootless
 
 test-unit:
 	$(CARGO) test --no-fail-fast -p husk -p containerd-shim-husk-v2
@@ -197,6 +197,12 @@ test-install: build
 # given up after TIMEOUT s (600). test-systemd-vm only checks the VM harness.
 test-systemd: build
 	HUSK=$(HUSK) SHIM=$(SHIM) TIMEOUT=$${TIMEOUT:-600} timeout -k 10 1800 integration/systemd-cgroup/run.sh
+
+# Rootless husk and runc on pure cgroup v2 with systemd, run by an ordinary
+# user in the systemd VM: a delegated subtree, an undelegated path, the
+# user's own systemd (integration/rootless). One boot, ~2 min.
+test-rootless: build
+	HUSK=$(HUSK) TIMEOUT=$${TIMEOUT:-600} timeout -k 10 900 integration/rootless/run.sh
 
 test-systemd-vm:
 	timeout -k 10 900 integration/systemd-vm/selftest.sh
