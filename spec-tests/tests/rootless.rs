@@ -15,6 +15,7 @@
 //! and its subordinate ranges. A run that is killed leaves the user behind;
 //! the next run takes it over (it is recognised by its uid and GECOS field;
 //! a different user of that name or uid fails the tests with a reason).
+//! The two empty lock files stay in /run/lock.
 //!
 //! Written for this cgroup v1 (hybrid) host, where an ordinary user owns no
 //! cgroup: a rootless container has none. Where runc 1.1.5 behaves
@@ -802,19 +803,19 @@ fn pause_resume_update_fail_clearly_without_a_cgroup() {
 
 // ---------- terminal ----------
 
-/// `process.terminal` with --console-socket: the pty master reaches the
-/// socket, and the process's stdio is the pty.
+/// `process.terminal` with `run -d --console-socket`: the pty master
+/// reaches the socket, and the process's stdio is the pty.
 #[test]
 fn terminal_through_the_console_socket() {
-    let mut c = Rl::sh("tty; test -t 0 && test -t 1 && test -t 2 && echo all-ttys");
+    let mut c = Rl::sh("sleep 1; tty; test -t 0 && test -t 1 && test -t 2 && echo all-ttys");
     c.spec.set("/process/terminal", json!(true));
+    c.write_config();
     let (l, sock) = c.console_socket("console.sock");
     let out = std::thread::scope(|s| {
         let h = s.spawn(|| console::recv_pty_master(&l, Duration::from_secs(15)));
-        let o = c.create_with(&["--console-socket", &sock]);
+        let o = c.rt(&["run", "-d", "--console-socket", &sock, &c.id]);
         assert!(o.success(), "{o}");
         let mut master = h.join().unwrap().expect("no pty master received");
-        assert!(c.rt(&["start", &c.id]).success());
         let out = console::read_pty(&mut master, Duration::from_secs(10));
         c.assert_status("stopped");
         out
