@@ -10,6 +10,7 @@ pub mod cgroups;
 pub mod cli;
 pub mod console;
 pub mod container;
+pub mod criu;
 pub mod fdpass;
 pub mod features;
 pub mod hooks;

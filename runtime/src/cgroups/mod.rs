@@ -123,6 +123,16 @@ pub fn plan(cgroups_path: Option<&Path>, id: &str) -> Result<Vec<Placement>, Cgr
     Ok(out)
 }
 
+/// A placement's path from the root of its hierarchy's mount (what CRIU's
+/// cgroup roots are), or None if no mounted hierarchy holds it.
+pub fn path_in_hierarchy(p: &Placement) -> Option<PathBuf> {
+    hierarchies().ok()?.into_iter().find_map(|h| {
+        let same = h.kind == p.kind && (p.kind == Kind::V2 || h.controllers == p.controllers);
+        let rel = p.path.strip_prefix(&h.mount_point).ok().filter(|_| same)?;
+        Some(Path::new("/").join(rel))
+    })
+}
+
 /// Make the planned directories. A directory that already holds processes is
 /// refused (two containers must not share a cgroup unawares).
 pub fn create(placements: Vec<Placement>) -> Result<CgroupRecord, CgroupError> {
@@ -225,6 +235,22 @@ impl CgroupRecord {
         self.placements.iter().find(|p| {
             p.kind == Kind::V1 && p.controllers.iter().any(|c| c == "freezer")
         })
+    }
+
+    /// What freezes the container: the v1 freezer directory, else the v2
+    /// one (CRIU's freeze_cgroup).
+    pub fn freezer_dir(&self) -> Option<&Path> {
+        self.freezer().map(|p| p.path.as_path()).or_else(|| self.placements.iter().find(|p| p.kind == Kind::V2).map(|p| p.path.as_path()))
+    }
+
+    /// Put `pid` in every placement (CRIU, before it restores the
+    /// container's processes into them).
+    pub fn add_everywhere(&self, pid: i32) -> Result<(), CgroupError> {
+        for p in &self.placements {
+            let procs = p.path.join("cgroup.procs");
+            std::fs::write(&procs, pid.to_string()).map_err(io(&procs))?;
+        }
+        Ok(())
     }
 
     /// Where the container's processes are listed: prefer a hierarchy whose

@@ -131,6 +131,8 @@ fn run(cli: &Cli, command: &Command) -> Result<i32> {
         Command::Ps(a) => super::cgroup_commands::ps(&store, a),
         Command::Events(a) => super::cgroup_commands::events(&store, a),
         Command::Exec(a) => container::exec::exec(&store, &exec_options(a, rootless)),
+        Command::Checkpoint(a) => super::checkpoint_commands::checkpoint(&store, a, cli.criu.clone()),
+        Command::Restore(a) => super::checkpoint_commands::restore(&store, a, cli.criu.clone(), rootless),
         Command::Features => {
             print_json(&crate::features::features());
             Ok(0)

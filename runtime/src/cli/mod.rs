@@ -1,6 +1,7 @@
 //! The runc-compatible command line.
 
 mod cgroup_commands;
+mod checkpoint_commands;
 mod commands;
 mod spec_template;
 
@@ -31,8 +32,8 @@ pub struct Cli {
     /// user namespace that does not map every id) [default: auto].
     #[arg(long, value_name = "true|false|auto")]
     pub rootless: Option<String>,
-    /// Accepted for runc compatibility; ignored.
-    #[arg(long, global = true, hide = true)]
+    /// The CRIU binary for checkpoint and restore [default: criu in PATH].
+    #[arg(long, global = true)]
     pub criu: Option<String>,
     /// Print the version, commit, runtime-spec and libseccomp versions.
     #[arg(short = 'v', long = "version")]
@@ -138,6 +139,10 @@ pub enum Command {
     Ps(cgroup_commands::PsArgs),
     /// Print resource usage stats and OOM events of a container.
     Events(cgroup_commands::EventsArgs),
+    /// Checkpoint a running container with CRIU.
+    Checkpoint(checkpoint_commands::CheckpointArgs),
+    /// Restore a container from a CRIU checkpoint.
+    Restore(checkpoint_commands::RestoreArgs),
     /// Write a default config.json.
     Spec {
         #[arg(short = 'b', long, default_value = ".")]

@@ -522,14 +522,14 @@ fn start_systemd_unit(
 /// Undoes one step of a create (with the closure) when dropped, unless
 /// disarmed. Guards drop in reverse order of making, so what a failed
 /// create made goes in reverse too, after the child (ChildGuard) is dead.
-struct Undo<F: FnOnce()>(Option<F>);
+pub(super) struct Undo<F: FnOnce()>(pub(super) Option<F>);
 
 impl<F: FnOnce()> Undo<F> {
-    fn new(f: F) -> Self {
+    pub(super) fn new(f: F) -> Self {
         Undo(Some(f))
     }
 
-    fn disarm(mut self) {
+    pub(super) fn disarm(mut self) {
         self.0 = None;
     }
 }

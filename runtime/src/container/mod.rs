@@ -2,11 +2,13 @@
 //! operations on an existing container.
 
 pub mod cgroup_ops;
+pub mod checkpoint;
 mod clone;
 pub mod create;
 pub mod exec;
 pub mod init;
 pub mod ops;
+pub mod restore;
 
 use std::os::fd::OwnedFd;
 use std::path::{Path, PathBuf};

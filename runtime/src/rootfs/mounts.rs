@@ -445,7 +445,7 @@ fn mount_cgroup(ctx: &Ctx, dest: &Path, opts: &MountOptions) -> Result<(), Mount
     Ok(())
 }
 
-fn hierarchy_dir_name(kind: Kind, controllers: &[String]) -> String {
+pub fn hierarchy_dir_name(kind: Kind, controllers: &[String]) -> String {
     match kind {
         Kind::V2 => "unified".into(),
         Kind::V1 => controllers

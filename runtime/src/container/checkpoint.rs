@@ -1,0 +1,153 @@
+//! `checkpoint`: CRIU dumps the running container into an image directory
+//! (runc's flags and defaults). Unless `--leave-running` (or `--pre-dump`),
+//! the container is gone afterwards: CRIU kills it and husk deletes it.
+
+use std::os::fd::{AsRawFd, OwnedFd};
+use std::path::{Path, PathBuf};
+
+use super::ContainerError;
+use crate::criu::swrk::{rpc, Swrk};
+use crate::state::{self, Status, Store};
+
+#[derive(Debug, Default, Clone)]
+pub struct CheckpointOptions {
+    pub id: String,
+    pub criu: Option<String>,
+    pub image_path: PathBuf,
+    /// Logs and CRIU's work files (default: the image path).
+    pub work_path: Option<PathBuf>,
+    /// A pre-dump's image directory, relative to the image path or absolute.
+    pub parent_path: Option<PathBuf>,
+    pub leave_running: bool,
+    pub tcp_established: bool,
+    pub ext_unix_sk: bool,
+    pub shell_job: bool,
+    pub lazy_pages: bool,
+    pub status_fd: Option<i32>,
+    pub file_locks: bool,
+    pub pre_dump: bool,
+    pub manage_cgroups_mode: Option<String>,
+    /// Namespaces (`network`, ...) CRIU leaves empty instead of dumping.
+    pub empty_ns: Vec<String>,
+    pub auto_dedup: bool,
+}
+
+/// `--manage-cgroups-mode` as CRIU's enum.
+pub fn cgroups_mode(mode: Option<&str>) -> Result<rpc::Criu_cg_mode, ContainerError> {
+    Ok(match mode.unwrap_or("soft") {
+        "soft" => rpc::Criu_cg_mode::SOFT,
+        "full" => rpc::Criu_cg_mode::FULL,
+        "strict" => rpc::Criu_cg_mode::STRICT,
+        "ignore" => rpc::Criu_cg_mode::IGNORE,
+        other => return Err(ContainerError::Usage(format!("invalid --manage-cgroups-mode {other:?}: use soft, full, strict or ignore"))),
+    })
+}
+
+/// `--empty-ns network` (and the other names) as clone flags.
+pub fn empty_ns_flags(names: &[String]) -> Result<u32, ContainerError> {
+    let mut flags = 0u32;
+    for n in names {
+        let t = match n.as_str() {
+            "network" | "net" => libc::CLONE_NEWNET,
+            "ipc" => libc::CLONE_NEWIPC,
+            "uts" => libc::CLONE_NEWUTS,
+            "mount" | "mnt" => libc::CLONE_NEWNS,
+            "pid" => libc::CLONE_NEWPID,
+            "user" => libc::CLONE_NEWUSER,
+            "cgroup" => libc::CLONE_NEWCGROUP,
+            other => return Err(ContainerError::Usage(format!("invalid --empty-ns {other:?}"))),
+        };
+        flags |= t as u32;
+    }
+    Ok(flags)
+}
+
+/// An image or work directory, made if missing (0700, as runc), opened.
+pub fn open_dir(path: &Path, what: &str) -> Result<OwnedFd, ContainerError> {
+    use std::os::unix::fs::DirBuilderExt;
+    match std::fs::DirBuilder::new().recursive(true).mode(0o700).create(path) {
+        Ok(()) => {}
+        Err(e) => return Err(ContainerError::Usage(format!("{what} {}: {e}", path.display()))),
+    }
+    nix::fcntl::open(path, nix::fcntl::OFlag::O_DIRECTORY | nix::fcntl::OFlag::O_CLOEXEC, nix::sys::stat::Mode::empty())
+        .map_err(|err| ContainerError::Sys { what: format!("{what} {}", path.display()), err })
+}
+
+pub fn checkpoint(store: &Store, opts: &CheckpointOptions) -> Result<(), ContainerError> {
+    let dir = store.open(&opts.id)?;
+    let st = dir.read()?;
+    let status = state::status_of(&st, dir.path());
+    if !matches!(status, Status::Running | Status::Paused) {
+        return Err(ContainerError::BadStatus { id: opts.id.clone(), status, what: "container is not running".into() });
+    }
+    let spec = crate::spec::parse(&dir.path().join(state::CONFIG_FILE), &crate::spec::read_limited(&dir.path().join(state::CONFIG_FILE))?)?;
+    let images = open_dir(&opts.image_path, "image path")?;
+    let work_path = opts.work_path.clone().unwrap_or_else(|| opts.image_path.clone());
+    let work = open_dir(&work_path, "work path")?;
+    let log = work_path.join(if opts.pre_dump { "pre-dump.log" } else { "dump.log" });
+
+    let mut o = rpc::Criu_opts::new();
+    o.set_images_dir_fd(images.as_raw_fd());
+    o.set_work_dir_fd(work.as_raw_fd());
+    o.set_log_level(4);
+    o.set_log_file(log.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default());
+    o.set_root(st.rootfs.display().to_string());
+    o.set_pid(st.pid);
+    o.set_manage_cgroups(true);
+    o.set_manage_cgroups_mode(cgroups_mode(opts.manage_cgroups_mode.as_deref())?);
+    o.set_notify_scripts(true);
+    o.set_shell_job(opts.shell_job);
+    o.set_leave_running(opts.leave_running);
+    o.set_tcp_established(opts.tcp_established);
+    o.set_ext_unix_sk(opts.ext_unix_sk);
+    o.set_file_locks(opts.file_locks);
+    o.set_auto_dedup(opts.auto_dedup);
+    o.set_orphan_pts_master(true);
+    if opts.lazy_pages {
+        o.set_lazy_pages(true);
+        if let Some(fd) = opts.status_fd {
+            o.set_status_fd(fd);
+        }
+    }
+    let flags = empty_ns_flags(&opts.empty_ns)?;
+    if flags != 0 {
+        o.set_empty_ns(flags);
+    }
+    if let Some(parent) = &opts.parent_path {
+        o.set_parent_img(parent.display().to_string());
+    }
+    if opts.pre_dump {
+        o.set_track_mem(true);
+    }
+    // CRIU freezes the container through its freezer (v1) or cgroup.freeze.
+    if let Some(f) = st.cgroup.as_ref().and_then(|c| c.freezer_dir()) {
+        o.set_freeze_cgroup(f.display().to_string());
+    }
+    let in_userns = spec.linux().as_ref().and_then(|l| l.namespaces().as_ref()).is_some_and(|ns| {
+        ns.iter().any(|n| n.typ() == oci_spec::runtime::LinuxNamespaceType::User)
+    }) || crate::rootless::in_partial_userns();
+    for e in crate::criu::external_mounts(&spec, &st.bundle, st.cgroup.as_ref(), in_userns) {
+        let mut m = rpc::Ext_mount_map::new();
+        m.set_key(e.key.clone());
+        m.set_val(e.key);
+        o.ext_mnt.push(m);
+    }
+    // Which stdio the container had, for restore to hand in new pipes.
+    let fds = serde_json::to_vec(&crate::criu::descriptors(st.pid)).unwrap_or_default();
+    let desc = opts.image_path.join(crate::criu::DESCRIPTORS);
+    std::fs::write(&desc, fds).map_err(|e| ContainerError::Io(desc.clone(), e))?;
+
+    let mut req = rpc::Criu_req::new();
+    req.set_type(if opts.pre_dump { rpc::Criu_req_type::PRE_DUMP } else { rpc::Criu_req_type::DUMP });
+    req.opts = protobuf::MessageField::some(o);
+    let criu = opts.criu.as_deref().unwrap_or(crate::criu::DEFAULT_CRIU);
+    let mut extra = vec![images.as_raw_fd(), work.as_raw_fd()];
+    extra.extend(opts.status_fd.filter(|_| opts.lazy_pages));
+    let swrk = Swrk::start(criu, &extra).map_err(|e| ContainerError::Init(e.to_string()))?;
+    drop(dir);
+    swrk.call(req, |_, _, _| Ok(())).map_err(|e| ContainerError::Init(format!("{e} (log: {})", log.display())))?;
+    if !opts.leave_running && !opts.pre_dump {
+        super::ops::delete(store, &opts.id, true)?;
+    }
+    Ok(())
+}

@@ -1,0 +1,120 @@
+//! What CRIU must be told about a container, from its config and state:
+//! which of its mounts come from outside (CRIU cannot make those itself
+//! and needs them named on dump and given a source on restore), where its
+//! cgroups are, and which of its stdio were pipes (runc's
+//! descriptors.json, so that a restore can hand in new ones).
+
+pub mod swrk;
+
+use std::path::{Path, PathBuf};
+
+use oci_spec::runtime::Spec;
+
+use crate::cgroups::{CgroupRecord, Kind};
+
+/// The file in the image directory naming the container's stdio (as runc's).
+pub const DESCRIPTORS: &str = "descriptors.json";
+
+/// CRIU's default binary; `--criu PATH` overrides it.
+pub const DEFAULT_CRIU: &str = "criu";
+
+/// One external mount: `key` is where it is in the container, `source`
+/// what to mount there on restore.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct External {
+    pub key: String,
+    pub source: PathBuf,
+}
+
+/// Every mount of the container that is a bind of something outside its
+/// own mount tree, as runc declares them: the config's bind mounts; the
+/// host's cgroup directories bound under a `cgroup` mount when there is no
+/// cgroup namespace; the host's device nodes, which stand in for mknod in
+/// a user namespace.
+pub fn external_mounts(spec: &Spec, bundle: &Path, cgroup: Option<&CgroupRecord>, in_userns: bool) -> Vec<External> {
+    let mut out = Vec::new();
+    let linux = spec.linux().as_ref();
+    let cgroupns = linux
+        .and_then(|l| l.namespaces().as_ref())
+        .is_some_and(|ns| ns.iter().any(|n| n.typ() == oci_spec::runtime::LinuxNamespaceType::Cgroup));
+    for m in spec.mounts().iter().flatten() {
+        let dest = m.destination().display().to_string();
+        let typ = m.typ().as_deref().unwrap_or("");
+        if crate::rootfs::mounts::is_bind(m) {
+            let src = m.source().clone().unwrap_or_default();
+            let src = if src.is_absolute() { src } else { bundle.join(src) };
+            out.push(External { key: dest, source: src });
+        } else if (typ == "cgroup" || typ == "cgroup2") && !cgroupns {
+            let placements = cgroup.map(|c| c.placements.as_slice()).unwrap_or(&[]);
+            if placements.len() == 1 && placements[0].kind == Kind::V2 {
+                out.push(External { key: dest, source: placements[0].path.clone() });
+                continue;
+            }
+            for p in placements {
+                let name = crate::rootfs::mounts::hierarchy_dir_name(p.kind, &p.controllers);
+                out.push(External { key: format!("{}/{name}", dest.trim_end_matches('/')), source: p.path.clone() });
+            }
+        }
+    }
+    if in_userns {
+        let configured = linux.and_then(|l| l.devices().as_ref()).into_iter().flatten().map(|d| d.path().clone());
+        for p in crate::rootfs::devices::DEFAULT_DEVICES.iter().map(|d| PathBuf::from(d.path)).chain(configured) {
+            if !out.iter().any(|e| Path::new(&e.key) == p) {
+                out.push(External { key: p.display().to_string(), source: p });
+            }
+        }
+    }
+    out
+}
+
+/// The cgroup root of each hierarchy for a restore: CRIU puts the restored
+/// tasks there (relative to the hierarchy's mount, `ctrl` as CRIU names
+/// the controllers; empty for cgroup v2).
+pub fn cgroup_roots(cgroup: &CgroupRecord) -> Vec<(String, String)> {
+    let mut out = Vec::new();
+    for p in &cgroup.placements {
+        let Some(rel) = crate::cgroups::path_in_hierarchy(p) else { continue };
+        let ctrl = match p.kind {
+            Kind::V2 => String::new(),
+            Kind::V1 => p.controllers.join(","),
+        };
+        out.push((ctrl, rel.display().to_string()));
+    }
+    out
+}
+
+/// What fds 0-2 of `pid` are (`/dev/null`, `pipe:[123]`, `/dev/pts/0`).
+pub fn descriptors(pid: i32) -> Vec<String> {
+    (0..3)
+        .map(|fd| std::fs::read_link(format!("/proc/{pid}/fd/{fd}")).map(|p| p.display().to_string()).unwrap_or_default())
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn binds_and_devices_are_external() {
+        let spec: Spec = serde_json::from_value(serde_json::json!({
+            "ociVersion": "1.0.2", "root": {"path": "rootfs"},
+            "mounts": [
+                {"destination": "/proc", "type": "proc", "source": "proc"},
+                {"destination": "/data", "type": "bind", "source": "data", "options": ["rbind"]},
+                {"destination": "/etc/hosts", "source": "/etc/hosts", "options": ["bind", "ro"]}
+            ],
+            "linux": {"namespaces": [{"type": "user"}]}
+        }))
+        .unwrap();
+        let ext = external_mounts(&spec, Path::new("/b"), None, false);
+        assert_eq!(
+            ext,
+            vec![
+                External { key: "/data".into(), source: "/b/data".into() },
+                External { key: "/etc/hosts".into(), source: "/etc/hosts".into() }
+            ]
+        );
+        let ext = external_mounts(&spec, Path::new("/b"), None, true);
+        assert!(ext.iter().any(|e| e.key == "/dev/null" && e.source == Path::new("/dev/null")), "{ext:?}");
+    }
+}
