@@ -9,7 +9,9 @@ use crate::rootfs::options::{FLAG_OPTIONS, OTHER_OPTIONS, PROPAGATION_OPTIONS, R
 pub const OCI_VERSION_MIN: &str = "1.0.0";
 pub const OCI_VERSION_MAX: &str = "1.3.0";
 
-pub fn features() -> Value {
+/// `criu`: the CRIU binary `checkpoint`/`restore` would use; checkpoint
+/// support is reported (runc's annotation) only if it works here.
+pub fn features(criu: &str) -> Value {
     let mut mount_options: Vec<&str> = FLAG_OPTIONS.iter().map(|(n, _, _)| *n).collect();
     mount_options.extend(PROPAGATION_OPTIONS);
     mount_options.extend(RECURSIVE_OPTIONS.iter().map(|(n, _, _)| *n));
@@ -27,7 +29,7 @@ pub fn features() -> Value {
         "linux": {
             "namespaces": ["cgroup", "ipc", "mount", "network", "pid", "user", "uts", "time"],
             "capabilities": caps,
-            "cgroup": {"v1": true, "v2": true, "systemd": true, "systemdUser": false},
+            "cgroup": {"v1": true, "v2": true, "systemd": true, "systemdUser": true},
             "seccomp": {
                 "enabled": true,
                 "actions": crate::seccomp::SUPPORTED_ACTIONS,
@@ -45,11 +47,20 @@ pub fn features() -> Value {
             },
             "mountExtensions": {"idmap": {"enabled": crate::rootfs::idmap::kernel_supports()}}
         },
-        "annotations": {
-            "io.github.husk.version": env!("CARGO_PKG_VERSION"),
-            "io.github.seccomp.libseccomp.version": crate::seccomp::library_version()
-        }
+        "annotations": annotations(criu)
     })
+}
+
+fn annotations(criu: &str) -> Value {
+    let mut a = json!({
+        "io.github.husk.version": env!("CARGO_PKG_VERSION"),
+        "io.github.seccomp.libseccomp.version": crate::seccomp::library_version()
+    });
+    if let Some(v) = crate::criu::works(criu) {
+        a["org.opencontainers.runc.checkpoint.enabled"] = json!("true");
+        a["io.github.husk.criu.version"] = json!(v);
+    }
+    a
 }
 
 #[cfg(test)]
@@ -58,7 +69,7 @@ mod tests {
 
     #[test]
     fn every_advertised_mount_option_is_understood() {
-        let f = features();
+        let f = features("/nonexistent/criu");
         for o in f["mountOptions"].as_array().unwrap() {
             let o = o.as_str().unwrap();
             let parsed = crate::rootfs::options::MountOptions::parse(&[o]);
@@ -68,7 +79,7 @@ mod tests {
 
     #[test]
     fn every_advertised_seccomp_action_builds() {
-        for a in features()["linux"]["seccomp"]["actions"].as_array().unwrap() {
+        for a in features("/nonexistent/criu")["linux"]["seccomp"]["actions"].as_array().unwrap() {
             // NOTIFY needs a listener; building does not contact it.
             let spec: oci_spec::runtime::LinuxSeccomp = serde_json::from_value(json!({
                 "defaultAction": "SCMP_ACT_ALLOW",
@@ -78,6 +89,14 @@ mod tests {
             .unwrap();
             crate::seccomp::build(&spec).unwrap();
         }
+    }
+
+    #[test]
+    fn no_checkpoint_without_a_working_criu() {
+        let f = features("/nonexistent/criu");
+        assert!(f["annotations"].get("org.opencontainers.runc.checkpoint.enabled").is_none());
+        let f = features("false");
+        assert!(f["annotations"].get("org.opencontainers.runc.checkpoint.enabled").is_none());
     }
 
     #[test]

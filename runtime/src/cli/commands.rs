@@ -134,7 +134,7 @@ fn run(cli: &Cli, command: &Command) -> Result<i32> {
         Command::Checkpoint(a) => super::checkpoint_commands::checkpoint(&store, a, cli.criu.clone()),
         Command::Restore(a) => super::checkpoint_commands::restore(&store, a, cli.criu.clone(), rootless),
         Command::Features => {
-            print_json(&crate::features::features());
+            print_json(&crate::features::features(cli.criu.as_deref().unwrap_or(crate::criu::DEFAULT_CRIU)));
             Ok(0)
         }
     }

@@ -18,6 +18,36 @@ pub const DESCRIPTORS: &str = "descriptors.json";
 /// CRIU's default binary; `--criu PATH` overrides it.
 pub const DEFAULT_CRIU: &str = "criu";
 
+/// Does `criu` work on this host (`criu check` passes within 10 s)? Its
+/// version if so (`husk features` reports checkpoint support from this).
+pub fn works(criu: &str) -> Option<String> {
+    let run = |args: &[&str]| -> Option<std::process::Output> {
+        let mut child = std::process::Command::new(criu)
+            .args(args)
+            .stdin(std::process::Stdio::null())
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .ok()?;
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+        loop {
+            match child.try_wait() {
+                Ok(Some(_)) => return child.wait_with_output().ok(),
+                Ok(None) if std::time::Instant::now() < deadline => std::thread::sleep(std::time::Duration::from_millis(20)),
+                _ => {
+                    let _ = child.kill();
+                    let _ = child.wait();
+                    return None;
+                }
+            }
+        }
+    };
+    run(&["check"]).filter(|o| o.status.success())?;
+    let out = run(&["--version"])?;
+    let text = String::from_utf8_lossy(&out.stdout);
+    Some(text.lines().find_map(|l| l.strip_prefix("Version: ")).unwrap_or("unknown").trim().to_string())
+}
+
 /// One external mount: `key` is where it is in the container, `source`
 /// what to mount there on restore.
 #[derive(Debug, Clone, PartialEq, Eq)]
