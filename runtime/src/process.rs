@@ -85,6 +85,32 @@ pub fn set_user(p: &Process, setgroups_allowed: bool) -> Result<(), ProcessError
     Ok(())
 }
 
+/// Stdio that is the host's /dev/null becomes the container's own (opened
+/// after pivot_root), as runc's reOpenDevNull: the container then holds no
+/// file of a mount outside it, which is also what lets CRIU dump a
+/// container started with `</dev/null`.
+pub fn reopen_dev_null() -> Result<(), ProcessError> {
+    let null = nix::fcntl::open("/dev/null", nix::fcntl::OFlag::O_RDWR | nix::fcntl::OFlag::O_CLOEXEC, nix::sys::stat::Mode::empty())
+        .map_err(sys("open /dev/null"))?;
+    let ours = nix::sys::stat::fstat(&null).map_err(sys("fstat /dev/null"))?;
+    for fd in 0..3 {
+        // SAFETY: fstat of a possibly closed fd only fills `st` or fails.
+        let mut st: libc::stat = unsafe { std::mem::zeroed() };
+        if unsafe { libc::fstat(fd, &mut st) } != 0 {
+            continue;
+        }
+        let same_device = st.st_mode & libc::S_IFMT == libc::S_IFCHR && st.st_rdev == ours.st_rdev;
+        let same_file = st.st_dev == ours.st_dev && st.st_ino == ours.st_ino;
+        if same_device && !same_file {
+            // SAFETY: dup2 onto one of our own stdio fds.
+            if unsafe { libc::dup2(std::os::fd::AsRawFd::as_raw_fd(&null), fd) } < 0 {
+                return Err(sys("dup2 /dev/null")(nix::Error::last()));
+            }
+        }
+    }
+    Ok(())
+}
+
 /// Has the user namespace of `pid` ("self" for ours) denied setgroups(2)
 /// (an ordinary user's namespace mapping only its own gid, see
 /// crate::rootless)? Then the supplementary groups stay as they are.

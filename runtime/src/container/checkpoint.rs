@@ -126,10 +126,13 @@ pub fn checkpoint(store: &Store, opts: &CheckpointOptions) -> Result<(), Contain
     let in_userns = spec.linux().as_ref().and_then(|l| l.namespaces().as_ref()).is_some_and(|ns| {
         ns.iter().any(|n| n.typ() == oci_spec::runtime::LinuxNamespaceType::User)
     }) || crate::rootless::in_partial_userns();
-    for e in crate::criu::external_mounts(&spec, &st.bundle, st.cgroup.as_ref(), in_userns) {
+    for e in crate::criu::external_mounts(&spec, &st.bundle, st.cgroup.as_ref(), in_userns, Some(st.pid)) {
         let mut m = rpc::Ext_mount_map::new();
-        m.set_key(e.key.clone());
-        m.set_val(e.key);
+        // The name in the image: the mount point, as runc names them, but
+        // /dev/null for the masked files (runc's too).
+        let name = if e.source == std::path::Path::new("/dev/null") { "/dev/null".to_string() } else { e.key.clone() };
+        m.set_key(e.key);
+        m.set_val(name);
         o.ext_mnt.push(m);
     }
     // Which stdio the container had, for restore to hand in new pipes.
@@ -145,7 +148,7 @@ pub fn checkpoint(store: &Store, opts: &CheckpointOptions) -> Result<(), Contain
     extra.extend(opts.status_fd.filter(|_| opts.lazy_pages));
     let swrk = Swrk::start(criu, &extra).map_err(|e| ContainerError::Init(e.to_string()))?;
     drop(dir);
-    swrk.call(req, |_, _, _| Ok(())).map_err(|e| ContainerError::Init(format!("{e} (log: {})", log.display())))?;
+    swrk.call(req, |_, _, _| Ok(())).map_err(|e| ContainerError::Init(crate::criu::failure(e, &log)))?;
     if !opts.leave_running && !opts.pre_dump {
         super::ops::delete(store, &opts.id, true)?;
     }

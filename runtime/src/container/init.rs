@@ -274,6 +274,7 @@ fn setup(a: &InitArgs) -> Result<Prepared, InitError> {
         }
     }
     tracing::debug_span!("masked_readonly_sysctl").in_scope(|| rootfs::finish(a.spec))?;
+    process::reopen_dev_null()?;
     if !a.no_new_keyring {
         process::join_session_keyring(a.id)?;
     }

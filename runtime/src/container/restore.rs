@@ -140,10 +140,17 @@ pub fn restore(store: &Store, opts: &RestoreOptions) -> Result<Restored, Contain
     }
     let in_userns = linux.namespaces().iter().flatten().any(|n| n.typ() == oci_spec::runtime::LinuxNamespaceType::User)
         || crate::rootless::in_partial_userns();
-    for e in crate::criu::external_mounts(spec, &bundle.dir, Some(&cgroup), in_userns) {
+    // Keyed by the names checkpoint gave them: the mount point, or
+    // /dev/null for every masked file.
+    let mut names = std::collections::BTreeMap::new();
+    for e in crate::criu::external_mounts(spec, &bundle.dir, Some(&cgroup), in_userns, None) {
+        let name = if e.source == std::path::Path::new("/dev/null") { "/dev/null".to_string() } else { e.key };
+        names.entry(name).or_insert(e.source);
+    }
+    for (name, source) in names {
         let mut m = rpc::Ext_mount_map::new();
-        m.set_key(e.key);
-        m.set_val(e.source.display().to_string());
+        m.set_key(name);
+        m.set_val(source.display().to_string());
         o.ext_mnt.push(m);
     }
     for (ctrl, path) in crate::criu::cgroup_roots(&cgroup) {
@@ -229,7 +236,7 @@ pub fn restore(store: &Store, opts: &RestoreOptions) -> Result<Restored, Contain
             let _ = nix::sys::signal::kill(nix::unistd::Pid::from_raw(restored), nix::sys::signal::Signal::SIGKILL);
             let _ = nix::sys::wait::waitpid(nix::unistd::Pid::from_raw(restored), None);
         }
-        return Err(ContainerError::Init(format!("{e} (log: {})", log.display())));
+        return Err(ContainerError::Init(crate::criu::failure(e, &log)));
     }
     let Some(st) = recorded else {
         return Err(ContainerError::Init(format!("criu restored nothing (log: {})", log.display())));

@@ -48,6 +48,18 @@ pub fn works(criu: &str) -> Option<String> {
     Some(text.lines().find_map(|l| l.strip_prefix("Version: ")).unwrap_or("unknown").trim().to_string())
 }
 
+/// A failed CRIU action's error for the user: the last error line of its
+/// log (CRIU's own message is its first, often the harmless complaint
+/// about RLIMIT_NOFILE without CAP_SYS_RESOURCE), and where the log is.
+pub fn failure(e: impl std::fmt::Display, log: &Path) -> String {
+    let text = std::fs::read_to_string(log).unwrap_or_default();
+    let last = text.lines().rev().find(|l| l.contains("Error (") && !l.contains("RLIMIT_NOFILE") && !l.contains("FAILED."));
+    match last {
+        Some(l) => format!("criu failed: {} (log: {})", l.trim(), log.display()),
+        None => format!("{e} (log: {})", log.display()),
+    }
+}
+
 /// One external mount: `key` is where it is in the container, `source`
 /// what to mount there on restore.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -61,7 +73,7 @@ pub struct External {
 /// host's cgroup directories bound under a `cgroup` mount when there is no
 /// cgroup namespace; the host's device nodes, which stand in for mknod in
 /// a user namespace.
-pub fn external_mounts(spec: &Spec, bundle: &Path, cgroup: Option<&CgroupRecord>, in_userns: bool) -> Vec<External> {
+pub fn external_mounts(spec: &Spec, bundle: &Path, cgroup: Option<&CgroupRecord>, in_userns: bool, pid: Option<i32>) -> Vec<External> {
     let mut out = Vec::new();
     let linux = spec.linux().as_ref();
     let cgroupns = linux
@@ -84,6 +96,20 @@ pub fn external_mounts(spec: &Spec, bundle: &Path, cgroup: Option<&CgroupRecord>
                 let name = crate::rootfs::mounts::hierarchy_dir_name(p.kind, &p.controllers);
                 out.push(External { key: format!("{}/{name}", dest.trim_end_matches('/')), source: p.path.clone() });
             }
+        }
+    }
+    // Masked files are binds of /dev/null, which CRIU takes as external
+    // (runc names them so too); a masked directory is a tmpfs of its own.
+    // On dump only the files are named (`pid` given: their type is seen
+    // through its root); a restore offers every path, and CRIU takes the
+    // ones its image has.
+    for p in linux.and_then(|l| l.masked_paths().as_ref()).into_iter().flatten() {
+        let is_file = match pid {
+            Some(pid) => std::fs::metadata(format!("/proc/{pid}/root{p}")).is_ok_and(|m| !m.is_dir()),
+            None => true,
+        };
+        if is_file && !out.iter().any(|e| &e.key == p) {
+            out.push(External { key: p.clone(), source: PathBuf::from("/dev/null") });
         }
     }
     if in_userns {
@@ -136,7 +162,7 @@ mod tests {
             "linux": {"namespaces": [{"type": "user"}]}
         }))
         .unwrap();
-        let ext = external_mounts(&spec, Path::new("/b"), None, false);
+        let ext = external_mounts(&spec, Path::new("/b"), None, false, None);
         assert_eq!(
             ext,
             vec![
@@ -144,7 +170,7 @@ mod tests {
                 External { key: "/etc/hosts".into(), source: "/etc/hosts".into() }
             ]
         );
-        let ext = external_mounts(&spec, Path::new("/b"), None, true);
+        let ext = external_mounts(&spec, Path::new("/b"), None, true, None);
         assert!(ext.iter().any(|e| e.key == "/dev/null" && e.source == Path::new("/dev/null")), "{ext:?}");
     }
 }
