@@ -140,8 +140,13 @@ pub enum Command {
     /// Print resource usage stats and OOM events of a container.
     Events(cgroup_commands::EventsArgs),
     /// Checkpoint a running container with CRIU.
+    // A repeated flag is taken once, the last value winning, as runc's
+    // urfave/cli does: podman 4.3's `container checkpoint -R` passes
+    // --leave-running twice.
+    #[command(args_override_self = true)]
     Checkpoint(checkpoint_commands::CheckpointArgs),
     /// Restore a container from a CRIU checkpoint.
+    #[command(args_override_self = true)]
     Restore(checkpoint_commands::RestoreArgs),
     /// Write a default config.json.
     Spec {
@@ -303,5 +308,20 @@ mod tests {
         assert_eq!(scan("--debug state run"), None);
         assert_eq!(scan("delete -f exec"), None);
         assert_eq!(scan("--version"), None);
+    }
+
+    #[test]
+    fn checkpoint_and_restore_take_a_repeated_flag_as_runc_does() {
+        use super::{Cli, Command};
+        use clap::Parser;
+        // podman 4.3's `container checkpoint -R`.
+        let cli = Cli::try_parse_from("husk checkpoint --image-path a --leave-running --leave-running --image-path b --empty-ns network --empty-ns ipc c1".split(' ')).unwrap();
+        let Some(Command::Checkpoint(a)) = cli.command else { panic!("not checkpoint") };
+        assert!(a.leave_running);
+        assert_eq!(a.image_path, Some(PathBuf::from("b")));
+        assert_eq!(a.empty_ns, ["network", "ipc"]);
+        let cli = Cli::try_parse_from("husk restore -d --detach -b x c1".split(' ')).unwrap();
+        let Some(Command::Restore(a)) = cli.command else { panic!("not restore") };
+        assert!(a.detach);
     }
 }
