@@ -485,16 +485,61 @@ impl ContainerDir {
 
     pub fn remove(mut self) -> Result<(), StateError> {
         self.remove_on_drop = false;
-        std::fs::remove_dir_all(&self.path).map_err(|e| StateError::Io(self.path.clone(), e))
+        remove_tree(&self.path).map_err(|e| StateError::Io(self.path.clone(), e))
     }
 }
 
 impl Drop for ContainerDir {
     fn drop(&mut self) {
         if self.remove_on_drop {
-            let _ = std::fs::remove_dir_all(&self.path);
+            let _ = remove_tree(&self.path);
         }
     }
+}
+
+/// remove_dir_all, never through a mount: a mount left below a state
+/// directory (`restore` binds the rootfs at `criu-root` there while CRIU
+/// works; a restore killed meanwhile leaves it) is detached first, deepest
+/// first, and if one cannot be, nothing is removed. Otherwise removing the
+/// directory would delete the container's rootfs through the bind.
+fn remove_tree(path: &Path) -> std::io::Result<()> {
+    let prefix = format!("{}/", path.display());
+    let info = std::fs::read_to_string("/proc/self/mountinfo")?;
+    let mut below: Vec<String> = info
+        .lines()
+        .filter_map(|l| l.split(' ').nth(4))
+        .map(unescape_mountinfo)
+        .filter(|m| m.starts_with(&prefix))
+        .collect();
+    below.sort_by_key(|m| std::cmp::Reverse(m.len()));
+    for m in below {
+        match nix::mount::umount2(m.as_str(), nix::mount::MntFlags::MNT_DETACH) {
+            Ok(()) | Err(nix::Error::EINVAL | nix::Error::ENOENT) => {}
+            Err(e) => return Err(std::io::Error::other(format!("{m} is mounted and cannot be detached ({e}): not removing {}", path.display()))),
+        }
+    }
+    std::fs::remove_dir_all(path)
+}
+
+/// mountinfo writes space, tab, newline and backslash as \ooo.
+fn unescape_mountinfo(s: &str) -> String {
+    let b = s.as_bytes();
+    let mut out = Vec::with_capacity(b.len());
+    let mut i = 0;
+    while i < b.len() {
+        let oct = b.get(i + 1..i + 4).and_then(|o| std::str::from_utf8(o).ok()).and_then(|o| u8::from_str_radix(o, 8).ok());
+        match (b[i], oct) {
+            (b'\\', Some(c)) => {
+                out.push(c);
+                i += 4;
+            }
+            (c, _) => {
+                out.push(c);
+                i += 1;
+            }
+        }
+    }
+    String::from_utf8_lossy(&out).into_owned()
 }
 
 /// The status of a recorded container, read from the live system.
@@ -525,6 +570,30 @@ pub fn now_rfc3339() -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn mountinfo_escapes() {
+        assert_eq!(unescape_mountinfo("/run/a\\040b"), "/run/a b");
+        assert_eq!(unescape_mountinfo("/plain"), "/plain");
+    }
+
+    /// A bind mount left inside a state directory is detached, not
+    /// emptied: what it shows survives the directory's removal.
+    #[test]
+    fn removing_a_state_dir_never_deletes_through_a_mount() {
+        if !nix::unistd::geteuid().is_root() {
+            return;
+        }
+        let precious = tempfile::tempdir().unwrap();
+        std::fs::write(precious.path().join("keep"), "x").unwrap();
+        let state = tempfile::tempdir().unwrap();
+        let dir = state.path().join("c1");
+        std::fs::create_dir_all(dir.join("criu-root")).unwrap();
+        nix::mount::mount(Some(precious.path()), &dir.join("criu-root"), None::<&str>, nix::mount::MsFlags::MS_BIND, None::<&str>).unwrap();
+        remove_tree(&dir).unwrap();
+        assert!(!dir.exists());
+        assert!(precious.path().join("keep").exists(), "the bind's source was emptied");
+    }
 
     #[test]
     fn ids_are_validated() {

@@ -61,6 +61,10 @@ pub struct CheckpointArgs {
     /// Deduplicate the image against its parent.
     #[arg(long = "auto-dedup")]
     pub auto_dedup: bool,
+    /// ADDRESS:PORT of a CRIU page server for the memory (with
+    /// --lazy-pages: served from here while the restore runs).
+    #[arg(long = "page-server")]
+    pub page_server: Option<String>,
 }
 
 #[derive(Args, Debug, Clone)]
@@ -132,6 +136,7 @@ pub fn checkpoint(store: &Store, a: &CheckpointArgs, criu: Option<String>) -> Re
             manage_cgroups_mode: a.manage_cgroups_mode.clone(),
             empty_ns: a.empty_ns.clone(),
             auto_dedup: a.auto_dedup,
+            page_server: a.page_server.clone(),
         },
     )?;
     Ok(0)

@@ -30,6 +30,9 @@ pub struct CheckpointOptions {
     /// Namespaces (`network`, ...) CRIU leaves empty instead of dumping.
     pub empty_ns: Vec<String>,
     pub auto_dedup: bool,
+    /// `--page-server ADDRESS:PORT`: the memory goes to (with
+    /// --lazy-pages: is served from) a CRIU page server.
+    pub page_server: Option<String>,
 }
 
 /// `--manage-cgroups-mode` as CRIU's enum.
@@ -108,6 +111,16 @@ pub fn checkpoint(store: &Store, opts: &CheckpointOptions) -> Result<(), Contain
         if let Some(fd) = opts.status_fd {
             o.set_status_fd(fd);
         }
+    }
+    if let Some(ps) = &opts.page_server {
+        let (addr, port) = ps
+            .rsplit_once(':')
+            .and_then(|(a, p)| Some((a, p.parse::<i32>().ok()?)))
+            .ok_or_else(|| ContainerError::Usage(format!("invalid --page-server {ps:?}: use ADDRESS:PORT")))?;
+        let mut info = rpc::Criu_page_server_info::new();
+        info.set_address(addr.to_string());
+        info.set_port(port);
+        o.ps = protobuf::MessageField::some(info);
     }
     let flags = empty_ns_flags(&opts.empty_ns)?;
     if flags != 0 {
