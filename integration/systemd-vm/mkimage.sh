@@ -20,7 +20,7 @@ set -euo pipefail
 . "$(cd "$(dirname "$0")" && pwd)/lib.sh"
 
 SUITE=bookworm
-PACKAGES=systemd,systemd-sysv,dbus,dbus-user-session,udev,kmod,procps,iproute2,e2fsprogs,util-linux,uidmap,containerd,runc,docker.io
+PACKAGES=systemd,systemd-sysv,dbus,dbus-user-session,udev,kmod,procps,iproute2,e2fsprogs,util-linux,uidmap,criu,containerd,runc,docker.io
 # Units nobody needs in a throw-away test VM, or that slow its boot or wait
 # for input: masked (linked to /dev/null).
 MASK=(

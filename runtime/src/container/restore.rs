@@ -64,10 +64,10 @@ impl RootBind {
             let _ = std::fs::remove_dir(&at);
             return Err(e);
         }
-        let bind = RootBind(at);
-        // Nothing CRIU mounts below it may reach the host's mounts.
-        mount(None::<&str>, &bind.0, None::<&str>, MsFlags::MS_PRIVATE | MsFlags::MS_REC, None::<&str>).map_err(sys("making private"))?;
-        Ok(bind)
+        // Left with the host's propagation, as runc leaves it: CRIU's own
+        // mount namespace work below it needs that (made private, CRIU
+        // 3.17 on a systemd host could not remove its mntns yard: EBUSY).
+        Ok(RootBind(at))
     }
 }
 
