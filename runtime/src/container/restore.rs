@@ -114,6 +114,7 @@ pub fn restore(store: &Store, opts: &RestoreOptions) -> Result<Restored, Contain
     let work_path = opts.work_path.clone().unwrap_or_else(|| opts.image_path.clone());
     let work = open_dir(&work_path, "work path")?;
     let log = work_path.join("restore.log");
+    crate::criu::make_mount_points(spec, &bundle.dir, &bundle.rootfs).map_err(ContainerError::Usage)?;
     let root = RootBind::new(&bundle.rootfs, dir.path().join("criu-root"))?;
 
     let mut o = rpc::Criu_opts::new();

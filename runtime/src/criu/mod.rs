@@ -53,11 +53,39 @@ pub fn works(criu: &str) -> Option<String> {
 /// about RLIMIT_NOFILE without CAP_SYS_RESOURCE), and where the log is.
 pub fn failure(e: impl std::fmt::Display, log: &Path) -> String {
     let text = std::fs::read_to_string(log).unwrap_or_default();
-    let last = text.lines().rev().find(|l| l.contains("Error (") && !l.contains("RLIMIT_NOFILE") && !l.contains("FAILED."));
+    let lines: Vec<&str> = text.lines().collect();
+    // What failed is said before CRIU gives up ("Dumping FAILED."); what
+    // it logs while cleaning up afterwards only follows from it.
+    let end = lines.iter().rposition(|l| l.contains("FAILED.")).unwrap_or(lines.len());
+    let last = lines[..end].iter().rev().find(|l| l.contains("Error (") && !l.contains("RLIMIT_NOFILE"));
     match last {
         Some(l) => format!("criu failed: {} (log: {})", l.trim(), log.display()),
         None => format!("{e} (log: {})", log.display()),
     }
+}
+
+/// Make the mount points the config's mounts need in the rootfs, before
+/// CRIU mounts there (as runc's prepareCriuRestoreMounts): restoring into a
+/// fresh copy of an image, Podman's `/etc/hosts` and the like do not exist
+/// yet. A bind of a file gets a file, anything else a directory.
+pub fn make_mount_points(spec: &Spec, bundle: &Path, rootfs: &Path) -> Result<(), String> {
+    use std::os::fd::AsFd;
+    let root = nix::fcntl::open(rootfs, nix::fcntl::OFlag::O_PATH | nix::fcntl::OFlag::O_DIRECTORY | nix::fcntl::OFlag::O_CLOEXEC, nix::sys::stat::Mode::empty())
+        .map_err(|e| format!("{}: {e}", rootfs.display()))?;
+    for m in spec.mounts().iter().flatten() {
+        let dest = m.destination();
+        let file = crate::rootfs::mounts::is_bind(m)
+            && m.source().as_ref().is_some_and(|s| {
+                let s = if s.is_absolute() { s.clone() } else { bundle.join(s) };
+                std::fs::metadata(s).is_ok_and(|md| !md.is_dir())
+            });
+        let made = match file {
+            true => crate::rootfs::secure::ensure_file(root.as_fd(), dest).map(drop),
+            false => crate::rootfs::secure::mkdir_all(root.as_fd(), dest, 0o755).map(drop),
+        };
+        made.map_err(|e| format!("mount point {}: {e}", dest.display()))?;
+    }
+    Ok(())
 }
 
 /// One external mount: `key` is where it is in the container, `source`
