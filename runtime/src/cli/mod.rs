@@ -239,7 +239,7 @@ pub fn main() -> i32 {
             return 1;
         }
     }
-    let cli = match Cli::try_parse() {
+    let cli = match Cli::try_parse_from(runc_single_dash(std::env::args_os().collect())) {
         Ok(c) => c,
         Err(e) => {
             let _ = e.print();
@@ -256,6 +256,46 @@ pub fn main() -> i32 {
         crate::preserved_fds::reserve(preserve);
     }
     commands::dispatch(cli)
+}
+
+/// runc's urfave/cli also takes a long flag with one dash, and go-runc
+/// (containerd's runc shim) passes restore's `-no-subreaper` that way: in
+/// `checkpoint` and `restore`, whose only positional is the id, `-name`
+/// and `-name=value` of one of their long flags are read as `--name`.
+fn runc_single_dash(mut args: Vec<std::ffi::OsString>) -> Vec<std::ffi::OsString> {
+    use clap::CommandFactory;
+    let mut i = 1;
+    let sub = loop {
+        let Some(a) = args.get(i).and_then(|a| a.to_str()) else { return args };
+        if matches!(a, "--root" | "--log" | "--log-format" | "--rootless" | "--criu") {
+            i += 2;
+        } else if a == "--" {
+            return args;
+        } else if a.starts_with('-') {
+            i += 1;
+        } else {
+            break a.to_string();
+        }
+    };
+    if sub != "checkpoint" && sub != "restore" {
+        return args;
+    }
+    let cmd = Cli::command();
+    let Some(sc) = cmd.find_subcommand(&sub) else { return args };
+    let longs: Vec<&str> = sc.get_arguments().filter_map(|a| a.get_long()).collect();
+    for a in args.iter_mut().skip(i + 1) {
+        let Some(s) = a.to_str() else { continue };
+        if s == "--" {
+            break;
+        }
+        if s.len() > 2 && s.starts_with('-') && !s.starts_with("--") {
+            let name = s[1..].split('=').next().unwrap_or("");
+            if longs.contains(&name) {
+                *a = format!("-{s}").into();
+            }
+        }
+    }
+    args
 }
 
 /// The state root, when the command line runs `create`, `run` or `exec`
@@ -308,6 +348,27 @@ mod tests {
         assert_eq!(scan("--debug state run"), None);
         assert_eq!(scan("delete -f exec"), None);
         assert_eq!(scan("--version"), None);
+    }
+
+    #[test]
+    fn one_dash_long_flags_of_checkpoint_and_restore() {
+        let conv = |line: &str| -> Vec<String> {
+            super::runc_single_dash(line.split(' ').map(std::ffi::OsString::from).collect())
+                .into_iter()
+                .map(|a| a.into_string().unwrap())
+                .collect()
+        };
+        // go-runc's restore.
+        assert_eq!(
+            conv("husk --root /r --log l restore --image-path i --detach -no-subreaper -work-path=w -d -b b c1"),
+            conv("husk --root /r --log l restore --image-path i --detach --no-subreaper --work-path=w -d -b b c1")
+        );
+        assert_eq!(conv("husk checkpoint -leave-running c1"), conv("husk checkpoint --leave-running c1"));
+        // Elsewhere nothing changes: exec's process arguments stay as given.
+        assert_eq!(conv("husk exec c1 prog -no-subreaper -root"), "husk exec c1 prog -no-subreaper -root".split(' ').collect::<Vec<_>>());
+        assert_eq!(conv("husk restore -bogus c1"), ["husk", "restore", "-bogus", "c1"]);
+        use clap::Parser;
+        assert!(super::Cli::try_parse_from(conv("husk restore -d -no-subreaper --bundle b c1")).is_ok());
     }
 
     #[test]
