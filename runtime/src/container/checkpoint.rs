@@ -149,7 +149,9 @@ pub fn checkpoint(store: &Store, opts: &CheckpointOptions) -> Result<(), Contain
         o.ext_mnt.push(m);
     }
     // Which stdio the container had, for restore to hand in new pipes.
-    let fds = serde_json::to_vec(&crate::criu::descriptors(st.pid)).unwrap_or_default();
+    let descriptors = crate::criu::descriptors(st.pid);
+    o.external.extend(descriptors.iter().filter(|d| d.starts_with("file[")).cloned());
+    let fds = serde_json::to_vec(&descriptors).unwrap_or_default();
     let desc = opts.image_path.join(crate::criu::DESCRIPTORS);
     std::fs::write(&desc, fds).map_err(|e| ContainerError::Io(desc.clone(), e))?;
 

@@ -166,7 +166,7 @@ pub fn restore(store: &Store, opts: &RestoreOptions) -> Result<Restored, Contain
     // shell's pipe): ours stand in for them, as in runc.
     let mut extra = vec![images.as_raw_fd(), work.as_raw_fd()];
     for (fd, what) in desc.iter().enumerate().take(3) {
-        if what.starts_with("pipe:") {
+        if crate::criu::inherited(what) {
             let ours = opts.stdio.map_or(fd as i32, |s| s[fd]);
             let mut i = rpc::Inherit_fd::new();
             i.set_key(what.clone());

@@ -168,15 +168,60 @@ pub fn cgroup_roots(cgroup: &CgroupRecord) -> Vec<(String, String)> {
 }
 
 /// What fds 0-2 of `pid` are (`/dev/null`, `pipe:[123]`, `/dev/pts/0`).
+/// A fifo is named as CRIU names an external file, `file[MNT_ID:INODE]`
+/// (hex): containerd's fifos, which husk's shim gives the container as
+/// its stdout and stderr, are host paths CRIU cannot reach from the
+/// container's mounts, so checkpoint declares them external and restore
+/// hands in the new task's fifos under that name (inherit_fd).
 pub fn descriptors(pid: i32) -> Vec<String> {
     (0..3)
-        .map(|fd| std::fs::read_link(format!("/proc/{pid}/fd/{fd}")).map(|p| p.display().to_string()).unwrap_or_default())
+        .map(|fd| {
+            let link = std::fs::read_link(format!("/proc/{pid}/fd/{fd}")).map(|p| p.display().to_string()).unwrap_or_default();
+            if link.starts_with("pipe:") {
+                return link;
+            }
+            external_fifo(pid, fd).unwrap_or(link)
+        })
         .collect()
+}
+
+/// `file[MNT_ID:INODE]` for an fd that is a fifo, as CRIU's dump names it.
+fn external_fifo(pid: i32, fd: i32) -> Option<String> {
+    use std::os::unix::fs::{FileTypeExt, MetadataExt};
+    let path = format!("/proc/{pid}/fd/{fd}");
+    let md = std::fs::metadata(&path).ok()?;
+    if !md.file_type().is_fifo() || std::fs::read_link(&path).ok()?.to_string_lossy().starts_with("pipe:") {
+        return None;
+    }
+    let info = std::fs::read_to_string(format!("/proc/{pid}/fdinfo/{fd}")).ok()?;
+    let mnt: u64 = info.lines().find_map(|l| l.strip_prefix("mnt_id:"))?.trim().parse().ok()?;
+    Some(format!("file[{mnt:x}:{:x}]", md.ino()))
+}
+
+/// Is this descriptors.json entry one a restore hands in (inherit_fd)?
+pub fn inherited(desc: &str) -> bool {
+    desc.starts_with("pipe:") || (desc.starts_with("file[") && desc.ends_with(']'))
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_fifo_is_named_as_criu_names_an_external_file() {
+        let d = tempfile::tempdir().unwrap();
+        let fifo = d.path().join("f");
+        nix::unistd::mkfifo(&fifo, nix::sys::stat::Mode::from_bits_truncate(0o600)).unwrap();
+        let f = std::fs::OpenOptions::new().read(true).write(true).open(&fifo).unwrap();
+        use std::os::fd::AsRawFd;
+        use std::os::unix::fs::MetadataExt;
+        let name = external_fifo(std::process::id() as i32, f.as_raw_fd()).unwrap();
+        assert!(name.starts_with("file[") && name.ends_with(&format!(":{:x}]", std::fs::metadata(&fifo).unwrap().ino())), "{name}");
+        assert!(inherited(&name));
+        let (r, _w) = nix::unistd::pipe().unwrap();
+        assert_eq!(external_fifo(std::process::id() as i32, r.as_raw_fd()), None);
+        assert!(inherited("pipe:[12]") && !inherited("/dev/null") && !inherited("/dev/pts/0"));
+    }
 
     #[test]
     fn binds_and_devices_are_external() {
