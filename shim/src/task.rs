@@ -9,13 +9,14 @@ use std::time::{Duration, Instant};
 use containerd_shim::api::{self, Status as TaskStatus};
 use containerd_shim::monitor::{ExitEvent, Subject, Topic};
 use containerd_shim::protos::events::task::{
-    TaskCreate, TaskDelete, TaskExecAdded, TaskExecStarted, TaskExit, TaskIO, TaskOOM, TaskPaused, TaskResumed, TaskStart,
+    TaskCheckpointed, TaskCreate, TaskDelete, TaskExecAdded, TaskExecStarted, TaskExit, TaskIO, TaskOOM, TaskPaused, TaskResumed,
+    TaskStart,
 };
 use containerd_shim::protos::protobuf::{well_known_types::any::Any, well_known_types::timestamp::Timestamp, MessageField};
 use containerd_shim::protos::topics;
 use containerd_shim::synchronous::monitor::monitor_subscribe;
 use containerd_shim::{ExitSignal, TtrpcContext, TtrpcResult};
-use husk::container::{self, cgroup_ops, exec::ExecOptions, ops, CreateOptions};
+use husk::container::{self, cgroup_ops, checkpoint::CheckpointOptions, exec::ExecOptions, ops, restore::RestoreOptions, CreateOptions};
 use husk::state::Store;
 
 use crate::error::{io, Result, ShimError};
@@ -51,6 +52,17 @@ struct Container {
     mounted: Option<PathBuf>,
     init: Proc,
     execs: HashMap<String, Proc>,
+    /// Created from a checkpoint: restored by Start (as the runc shim's
+    /// createdCheckpointState), with this stdio.
+    restore: Option<PendingRestore>,
+}
+
+struct PendingRestore {
+    prepared: Prepared,
+    /// The checkpoint image (containerd's unpacked copy of it).
+    image: PathBuf,
+    /// CRIU's work directory: the runc options' criu_work_path, or the image.
+    work: Option<PathBuf>,
 }
 
 #[derive(Default)]
@@ -213,9 +225,6 @@ impl Inner {
 
     fn create(&self, req: &api::CreateTaskRequest) -> Result<u32> {
         husk::state::validate_id(&req.id).map_err(|e| ShimError::InvalidArgument(e.to_string()))?;
-        if !req.checkpoint.is_empty() {
-            return Err(ShimError::Unimplemented("husk cannot restore from a checkpoint".into()));
-        }
         if self.lock().containers.contains_key(&req.id) {
             return Err(ShimError::AlreadyExists(format!("container {} already exists", req.id)));
         }
@@ -228,6 +237,26 @@ impl Inner {
             terminal: req.terminal,
         };
         let prepared = Prepared::open(&stdio, &self.socket_dir())?;
+        if !req.checkpoint.is_empty() {
+            // Nothing runs until Start restores it; the parent checkpoint
+            // needs no telling: CRIU follows the image's `parent` link.
+            let work = runc_options(&req.options).map(|o| o.criu_work_path).filter(|w| !w.is_empty()).map(PathBuf::from);
+            let restore = PendingRestore { prepared, image: PathBuf::from(&req.checkpoint), work };
+            let mut st = self.lock();
+            st.containers.insert(
+                req.id.clone(),
+                Container {
+                    bundle: bundle.clone(),
+                    mounted: mounted.disarm(),
+                    init: Proc::new(stdio.clone()),
+                    execs: HashMap::new(),
+                    restore: Some(restore),
+                },
+            );
+            drop(st);
+            self.publish_create(req, &stdio, 0);
+            return Ok(0);
+        }
         let opts = CreateOptions {
             id: req.id.clone(),
             bundle: bundle.clone(),
@@ -253,10 +282,16 @@ impl Inner {
             let mut st = self.lock();
             st.containers.insert(
                 req.id.clone(),
-                Container { bundle: bundle.clone(), mounted: mounted.disarm(), init, execs: HashMap::new() },
+                Container { bundle: bundle.clone(), mounted: mounted.disarm(), init, execs: HashMap::new(), restore: None },
             );
             self.claim(&mut st, pid);
         }
+        self.publish_create(req, &stdio, pid);
+        Ok(pid as u32)
+    }
+
+    fn publish_create(&self, req: &api::CreateTaskRequest, stdio: &Stdio, pid: i32) {
+        let stdio = stdio.clone();
         self.publish(
             topics::TASK_CREATE_EVENT_TOPIC,
             TaskCreate {
@@ -275,7 +310,6 @@ impl Inner {
                 ..Default::default()
             },
         );
-        Ok(pid as u32)
     }
 
     // ----- Start -----
@@ -291,6 +325,12 @@ impl Inner {
         // Held across start so TaskStart goes out before the TaskExit of a
         // process that exits at once.
         let mut st = self.lock();
+        let c = self.container(&mut st, id)?;
+        if let Some(pending) = c.restore.take() {
+            let bundle = c.bundle.clone();
+            drop(st);
+            return self.start_restore(id, bundle, pending);
+        }
         let p = self.process(&mut st, id, "")?;
         if p.phase != Phase::Created {
             return Err(ShimError::FailedPrecondition(format!("container {id} was already started")));
@@ -305,6 +345,96 @@ impl Inner {
         drop(st);
         self.watch_oom(id);
         Ok(pid as u32)
+    }
+
+    /// Start of a task created from a checkpoint: CRIU restores it, with
+    /// the stdio opened at Create standing in for what it had.
+    fn start_restore(&self, id: &str, bundle: PathBuf, pending: PendingRestore) -> Result<u32> {
+        let PendingRestore { prepared, image, work } = pending;
+        let opts = RestoreOptions {
+            id: id.into(),
+            bundle,
+            image_path: image,
+            work_path: work,
+            detach: true,
+            console_socket: prepared.console_socket(),
+            stdio: Some(prepared.raw_fds()),
+            rootless: husk::rootless::decide(None).unwrap_or(false),
+            ..Default::default()
+        };
+        let pid = container::restore::restore(&self.store, &opts)?.pid;
+        let attached = match prepared.attach() {
+            Ok(a) => a,
+            Err(e) => {
+                let _ = ops::delete(&self.store, id, true);
+                return Err(e);
+            }
+        };
+        let mut st = self.lock();
+        let p = self.process(&mut st, id, "")?;
+        p.pid = pid;
+        p.phase = Phase::Running;
+        p.io = Some(attached);
+        self.publish(
+            topics::TASK_START_EVENT_TOPIC,
+            TaskStart { container_id: id.into(), pid: pid as u32, ..Default::default() },
+        );
+        self.claim(&mut st, pid);
+        drop(st);
+        self.watch_oom(id);
+        Ok(pid as u32)
+    }
+
+    // ----- Checkpoint -----
+
+    /// As the runc shim: CRIU dumps the container into `path` (containerd
+    /// makes it and packs it into the checkpoint image), with the runc
+    /// shim's CheckpointOptions when given; unless `exit`, the container
+    /// keeps running. CRIU's work files go to `<bundle>/criu-work`, removed
+    /// afterwards, unless work_path names a place; a failure leaves
+    /// CRIU's log as `<bundle>/criu-dump.log`. With `exit` the init is
+    /// killed by CRIU and its exit goes out as any other.
+    fn checkpoint(&self, req: &api::CheckpointTaskRequest) -> Result<()> {
+        if req.path.is_empty() {
+            return Err(ShimError::InvalidArgument("checkpoint without an image path".into()));
+        }
+        let o = checkpoint_options(&req.options)?;
+        let bundle = {
+            let mut st = self.lock();
+            let c = self.container(&mut st, &req.id)?;
+            if c.init.phase != Phase::Running || c.init.exit.is_some() {
+                return Err(ShimError::FailedPrecondition(format!("container {} is not running", req.id)));
+            }
+            c.bundle.clone()
+        };
+        let own_work = o.work_path.is_empty();
+        let work = if own_work { bundle.join("criu-work") } else { PathBuf::from(&o.work_path) };
+        let opts = CheckpointOptions {
+            id: req.id.clone(),
+            image_path: PathBuf::from(&req.path),
+            work_path: Some(work.clone()),
+            leave_running: !o.exit,
+            tcp_established: o.open_tcp,
+            ext_unix_sk: o.external_unix_sockets,
+            shell_job: o.terminal,
+            file_locks: o.file_locks,
+            empty_ns: o.empty_namespaces.clone(),
+            manage_cgroups_mode: Some(o.cgroups_mode.clone()).filter(|m| !m.is_empty()),
+            ..Default::default()
+        };
+        let res = container::checkpoint::checkpoint(&self.store, &opts);
+        if res.is_err() {
+            let _ = std::fs::copy(work.join("dump.log"), bundle.join("criu-dump.log"));
+        }
+        if own_work {
+            let _ = std::fs::remove_dir_all(&work);
+        }
+        res?;
+        self.publish(
+            topics::TASK_CHECKPOINTED_EVENT_TOPIC,
+            TaskCheckpointed { container_id: req.id.clone(), ..Default::default() },
+        );
+        Ok(())
     }
 
     fn start_exec(&self, id: &str, exec_id: &str) -> Result<u32> {
@@ -390,7 +520,12 @@ impl Inner {
         if c.init.phase == Phase::Running {
             return Err(ShimError::FailedPrecondition(format!("container {id} is still running: kill it first")));
         }
-        ops::delete(&self.store, id, true)?;
+        match ops::delete(&self.store, id, true) {
+            // Gone already: checkpointed with exit (husk removed it, as
+            // runc does), or created from a checkpoint and never restored.
+            Err(container::ContainerError::State(husk::state::StateError::NotFound)) => {}
+            r => r?,
+        }
         if let Some(t) = &c.mounted {
             crate::mounts::unmount(t)?;
         }
@@ -592,8 +727,9 @@ impl containerd_shim::Task for TaskService {
         Ok(empty())
     }
 
-    fn checkpoint(&self, _: &TtrpcContext, _: api::CheckpointTaskRequest) -> TtrpcResult<api::Empty> {
-        Err(ShimError::Unimplemented("checkpoint is not implemented by husk (no CRIU support)".into()).into())
+    fn checkpoint(&self, _: &TtrpcContext, req: api::CheckpointTaskRequest) -> TtrpcResult<api::Empty> {
+        self.inner.checkpoint(&req)?;
+        Ok(empty())
     }
 
     fn kill(&self, _: &TtrpcContext, req: api::KillRequest) -> TtrpcResult<api::Empty> {
@@ -681,11 +817,31 @@ impl containerd_shim::Task for TaskService {
 /// `runtimes.<name>.options`), which engines on systemd hosts set: the
 /// container's cgroup is then a systemd unit, as with `husk --systemd-cgroup`.
 fn systemd_cgroup_option(options: &containerd_shim::protos::protobuf::MessageField<containerd_shim::protos::protobuf::well_known_types::any::Any>) -> bool {
+    runc_options(options).is_some_and(|o| o.systemd_cgroup)
+}
+
+/// The runc shim's options (`containerd.runc.v1.Options`), if given.
+fn runc_options(
+    options: &containerd_shim::protos::protobuf::MessageField<containerd_shim::protos::protobuf::well_known_types::any::Any>,
+) -> Option<containerd_shim::protos::shim::oci::Options> {
     use containerd_shim::protos::protobuf::Message;
-    options.as_ref().is_some_and(|a| {
-        a.type_url.ends_with("containerd.runc.v1.Options")
-            && containerd_shim::protos::shim::oci::Options::parse_from_bytes(&a.value).is_ok_and(|o| o.systemd_cgroup)
-    })
+    let a = options.as_ref().filter(|a| a.type_url.ends_with("containerd.runc.v1.Options"))?;
+    containerd_shim::protos::shim::oci::Options::parse_from_bytes(&a.value).ok()
+}
+
+/// The runc shim's `containerd.runc.v1.CheckpointOptions` (what `ctr
+/// tasks checkpoint` and CRI send for runc runtimes); none: the defaults
+/// (leave running). Another type is refused.
+fn checkpoint_options(
+    options: &containerd_shim::protos::protobuf::MessageField<containerd_shim::protos::protobuf::well_known_types::any::Any>,
+) -> Result<containerd_shim::protos::shim::oci::CheckpointOptions> {
+    use containerd_shim::protos::protobuf::Message;
+    let Some(a) = options.as_ref() else { return Ok(Default::default()) };
+    if !a.type_url.ends_with("containerd.runc.v1.CheckpointOptions") {
+        return Err(ShimError::InvalidArgument(format!("unknown checkpoint options type {:?}", a.type_url)));
+    }
+    containerd_shim::protos::shim::oci::CheckpointOptions::parse_from_bytes(&a.value)
+        .map_err(|e| ShimError::InvalidArgument(format!("checkpoint options: {e}")))
 }
 
 #[cfg(test)]
@@ -706,5 +862,22 @@ mod tests {
         assert!(!systemd_cgroup_option(&any(false, "containerd.runc.v1.Options")));
         assert!(!systemd_cgroup_option(&any(true, "something.else.Options")));
         assert!(!systemd_cgroup_option(&MessageField::none()));
+    }
+
+    #[test]
+    fn the_runc_shims_checkpoint_options_are_read() {
+        let mut o = containerd_shim::protos::shim::oci::CheckpointOptions::new();
+        o.exit = true;
+        o.open_tcp = true;
+        o.empty_namespaces = vec!["network".into()];
+        o.work_path = "/w".into();
+        let any = |url: &str| MessageField::some(Any { type_url: url.into(), value: o.write_to_bytes().unwrap(), ..Default::default() });
+        let got = checkpoint_options(&any("type.googleapis.com/containerd.runc.v1.CheckpointOptions")).unwrap();
+        assert!(got.exit && got.open_tcp && !got.terminal);
+        assert_eq!(got.empty_namespaces, ["network"]);
+        assert_eq!(got.work_path, "/w");
+        // ctr sends none for runtimes other than runc's: leave running.
+        assert!(!checkpoint_options(&MessageField::none()).unwrap().exit);
+        assert!(checkpoint_options(&any("containerd.runc.v1.Options")).is_err());
     }
 }
