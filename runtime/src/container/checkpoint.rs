@@ -106,11 +106,28 @@ pub fn checkpoint(store: &Store, opts: &CheckpointOptions) -> Result<(), Contain
     o.set_file_locks(opts.file_locks);
     o.set_auto_dedup(opts.auto_dedup);
     o.set_orphan_pts_master(true);
+    // The status fd is husk's, as in runc (CRIU 3.15+): written and closed
+    // at CRIU's `status-ready` (its page server listens), so a reader also
+    // sees EOF then; CRIU is not given it.
+    let mut status_fd = None;
     if opts.lazy_pages {
         o.set_lazy_pages(true);
         if let Some(fd) = opts.status_fd {
-            o.set_status_fd(fd);
+            // SAFETY: F_GETFL only reads the fd's flags.
+            let fl = unsafe { libc::fcntl(fd, libc::F_GETFL) };
+            if fl < 0 || fl & libc::O_ACCMODE == libc::O_RDONLY {
+                let why = if fl < 0 { std::io::Error::last_os_error().to_string() } else { "not writable".into() };
+                return Err(ContainerError::Usage(format!("invalid --status-fd {fd}: {why}")));
+            }
+            // Not inherited by CRIU, which would hold it open.
+            // SAFETY: sets the close-on-exec flag of a valid fd.
+            unsafe { libc::fcntl(fd, libc::F_SETFD, libc::FD_CLOEXEC) };
+            status_fd = Some(fd);
         }
+    }
+    let lazy_hint = opts.lazy_pages.then(lazy_server_limit).flatten();
+    if let Some(h) = &lazy_hint {
+        tracing::warn!("{h}");
     }
     if let Some(ps) = &opts.page_server {
         let (addr, port) = ps
@@ -159,13 +176,51 @@ pub fn checkpoint(store: &Store, opts: &CheckpointOptions) -> Result<(), Contain
     req.set_type(if opts.pre_dump { rpc::Criu_req_type::PRE_DUMP } else { rpc::Criu_req_type::DUMP });
     req.opts = protobuf::MessageField::some(o);
     let criu = opts.criu.as_deref().unwrap_or(crate::criu::DEFAULT_CRIU);
-    let mut extra = vec![images.as_raw_fd(), work.as_raw_fd()];
-    extra.extend(opts.status_fd.filter(|_| opts.lazy_pages));
+    let extra = vec![images.as_raw_fd(), work.as_raw_fd()];
     let swrk = Swrk::start(criu, &extra).map_err(|e| ContainerError::Init(e.to_string()))?;
     drop(dir);
-    swrk.call(req, |_, _, _| Ok(())).map_err(|e| ContainerError::Init(crate::criu::failure(e, &log)))?;
+    swrk.call(req, |script, _, _| {
+        if let (Some(fd), "status-ready") = (status_fd, script) {
+            status_fd = None;
+            // SAFETY: one byte from a local to the fd the caller gave us,
+            // which is ours to close, as runc closes it.
+            unsafe {
+                if libc::write(fd, [0u8].as_ptr().cast(), 1) != 1 {
+                    tracing::warn!("writing to --status-fd {fd}: {}", std::io::Error::last_os_error());
+                }
+                libc::close(fd);
+            }
+        }
+        Ok(())
+    })
+    .map_err(|e| {
+        let msg = crate::criu::failure(e, &log);
+        ContainerError::Init(match &lazy_hint {
+            Some(h) => format!("{msg}; {h}"),
+            None => msg,
+        })
+    })?;
     if !opts.leave_running && !opts.pre_dump {
         super::ops::delete(store, &opts.id, true)?;
     }
     Ok(())
+}
+
+/// Why CRIU's lazy page server will fail here, if it will: it sizes its
+/// pipe to 4 MiB (F_SETPIPE_SZ, return unchecked in CRIU 4.1), which above
+/// fs.pipe-max-size needs CAP_SYS_RESOURCE; without it the first page
+/// request fails ("page-pipe: splice: -1: Bad file descriptor"), the dump
+/// fails and the restoring CRIU hangs.
+fn lazy_server_limit() -> Option<String> {
+    const WANT: u64 = 4 << 20;
+    if caps::has_cap(None, caps::CapSet::Effective, caps::Capability::CAP_SYS_RESOURCE).unwrap_or(true) {
+        return None;
+    }
+    let max: u64 = std::fs::read_to_string("/proc/sys/fs/pipe-max-size").ok()?.trim().parse().ok()?;
+    (max < WANT).then(|| {
+        format!(
+            "without CAP_SYS_RESOURCE, CRIU's lazy page server needs fs.pipe-max-size >= {WANT} (it is {max}): \
+             the restore's page requests will fail (sysctl -w fs.pipe-max-size={WANT})"
+        )
+    })
 }
