@@ -40,14 +40,17 @@ pub fn decide(flag: Option<&str>) -> Result<bool, RootlessError> {
 
 /// Inside a user namespace that does not map every id: the initial
 /// namespace's uid_map is exactly "0 0 4294967295".
+/// Read once per process (`run` asks in the CLI and again in the
+/// container's init, which is forked in the same user namespace).
 pub fn in_partial_userns() -> bool {
-    match std::fs::read_to_string("/proc/self/uid_map") {
+    static PARTIAL: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
+    *PARTIAL.get_or_init(|| match std::fs::read_to_string("/proc/self/uid_map") {
         Ok(m) => {
             let f: Vec<&str> = m.split_whitespace().collect();
             f != ["0", "0", "4294967295"]
         }
         Err(_) => false,
-    }
+    })
 }
 
 /// Our effective uid as the initial user namespace sees it (root of

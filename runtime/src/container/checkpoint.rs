@@ -153,16 +153,11 @@ pub fn checkpoint(store: &Store, opts: &CheckpointOptions) -> Result<(), Contain
     if let Some(f) = st.cgroup.as_ref().and_then(|c| c.freezer_dir()) {
         o.set_freeze_cgroup(f.display().to_string());
     }
-    let in_userns = spec.linux().as_ref().and_then(|l| l.namespaces().as_ref()).is_some_and(|ns| {
-        ns.iter().any(|n| n.typ() == oci_spec::runtime::LinuxNamespaceType::User)
-    }) || crate::rootless::in_partial_userns();
+    let in_userns = crate::criu::devices_are_binds(&spec);
     for e in crate::criu::external_mounts(&spec, &st.bundle, st.cgroup.as_ref(), in_userns, Some(st.pid)) {
         let mut m = rpc::Ext_mount_map::new();
-        // The name in the image: the mount point, as runc names them, but
-        // /dev/null for the masked files (runc's too).
-        let name = if e.source == std::path::Path::new("/dev/null") { "/dev/null".to_string() } else { e.key.clone() };
+        m.set_val(e.name().to_string());
         m.set_key(e.key);
-        m.set_val(name);
         o.ext_mnt.push(m);
     }
     // Which stdio the container had, for restore to hand in new pipes.

@@ -139,14 +139,12 @@ pub fn restore(store: &Store, opts: &RestoreOptions) -> Result<Restored, Contain
     if flags != 0 {
         o.set_empty_ns(flags);
     }
-    let in_userns = linux.namespaces().iter().flatten().any(|n| n.typ() == oci_spec::runtime::LinuxNamespaceType::User)
-        || crate::rootless::in_partial_userns();
+    let in_userns = crate::criu::devices_are_binds(spec);
     // Keyed by the names checkpoint gave them: the mount point, or
     // /dev/null for every masked file.
     let mut names = std::collections::BTreeMap::new();
     for e in crate::criu::external_mounts(spec, &bundle.dir, Some(&cgroup), in_userns, None) {
-        let name = if e.source == std::path::Path::new("/dev/null") { "/dev/null".to_string() } else { e.key };
-        names.entry(name).or_insert(e.source);
+        names.entry(e.name().to_string()).or_insert(e.source);
     }
     for (name, source) in names {
         let mut m = rpc::Ext_mount_map::new();

@@ -96,6 +96,29 @@ pub struct External {
     pub source: PathBuf,
 }
 
+impl External {
+    /// The mount's name in the image: its mount point, as runc names them,
+    /// but /dev/null for the masked files (runc's name too), which a
+    /// restore then gives one source.
+    pub fn name(&self) -> &str {
+        match self.source == Path::new("/dev/null") {
+            true => "/dev/null",
+            false => &self.key,
+        }
+    }
+}
+
+/// Are the container's device nodes binds of the host's (see
+/// [`external_mounts`])? In a user namespace, its own or the one husk runs
+/// in, as init decides.
+pub fn devices_are_binds(spec: &Spec) -> bool {
+    spec.linux()
+        .as_ref()
+        .and_then(|l| l.namespaces().as_ref())
+        .is_some_and(|ns| ns.iter().any(|n| n.typ() == oci_spec::runtime::LinuxNamespaceType::User))
+        || crate::rootless::in_partial_userns()
+}
+
 /// Every mount of the container that is a bind of something outside its
 /// own mount tree, as runc declares them: the config's bind mounts; the
 /// host's cgroup directories bound under a `cgroup` mount when there is no
