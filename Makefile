@@ -62,7 +62,7 @@ DEB_MAINTAINER  ?= husk developers <husk@localhost>
 SPEC_TESTS_HUSK_ARGS := --include-ignored --skip delete_created_without_force_fails
 
 .PHONY: all build docs install uninstall deb demo test test-unit test-spec test-spec-runc test-vm test-fuzz \
-	test-integration test-install test-systemd test-rootless test-checkpoint-vm test-systemd-vm soak bench clean
+	test-integration test-install test-systemd test-rootless test-checkpoint-vm test-systemd-vm soak bench bench-profile clean
 
 all: build
 
@@ -222,6 +222,12 @@ soak: build
 # husk vs runc (and crun where it works) side by side; not part of `make test`.
 bench: build
 	$(PYTHON) integration/bench/bench.py --husk $(HUSK) --shim $(SHIM) --runc $(RUNC) $(BENCH_ARGS)
+
+# Median time of each phase of `husk run` (from `husk --debug`) over
+# PROFILE_ROUNDS runs, next to bare unshare+chroot; not part of `make test`.
+PROFILE_ROUNDS ?= 30
+bench-profile: build
+	$(PYTHON) integration/bench/profile.py --husk $(HUSK) --rounds $(PROFILE_ROUNDS)
 
 clean:
 	$(CARGO) clean

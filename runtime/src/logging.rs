@@ -3,7 +3,11 @@
 //! Callers such as containerd's go-runc read the last `"level":"error"` line
 //! of the log file to explain a failure, so the JSON shape is runc's
 //! (logrus's): `{"level":"error","msg":"...","time":"..."}`. Spans (the
-//! phases of `create`, ...) are logged with their duration at debug level.
+//! phases of `create`, ...) are logged with their duration at debug level,
+//! as `phase NAME took DURATION start=SECONDS`: SECONDS is CLOCK_MONOTONIC
+//! at the phase's start, shared by every process on the host, so a profile
+//! (`make bench-profile`) can put the parent's and the container process's
+//! phases, and its own clock, on one time line.
 
 use std::fs::File;
 use std::io::Write;
@@ -27,7 +31,7 @@ pub struct Logger {
     max: Level,
     to_file: bool,
     next_id: AtomicU64,
-    spans: Mutex<Vec<(u64, &'static str, Instant)>>,
+    spans: Mutex<Vec<(u64, &'static str, Instant, f64)>>,
 }
 
 impl Logger {
@@ -82,6 +86,36 @@ pub fn format_line(format: Format, level: Level, msg: &str, time: &str) -> Strin
     }
 }
 
+/// CLOCK_MONOTONIC now, in seconds.
+pub fn monotonic() -> f64 {
+    let mut t = libc::timespec { tv_sec: 0, tv_nsec: 0 };
+    // SAFETY: clock_gettime writes one timespec into t.
+    unsafe { libc::clock_gettime(libc::CLOCK_MONOTONIC, &mut t) };
+    t.tv_sec as f64 + t.tv_nsec as f64 * 1e-9
+}
+
+fn phase_line(name: impl std::fmt::Display, took: std::time::Duration, start: f64) -> String {
+    format!("phase {name} took {took:?} start={start:.6}")
+}
+
+/// A phase whose name is only known at run time (one mount, one cgroup
+/// hierarchy), where a tracing span needs a static one. Costs nothing unless
+/// `--debug` is on: `Phase::start` then returns None.
+pub struct Phase {
+    start: Instant,
+    mono: f64,
+}
+
+impl Phase {
+    pub fn start() -> Option<Phase> {
+        tracing::enabled!(Level::DEBUG).then(|| Phase { start: Instant::now(), mono: monotonic() })
+    }
+
+    pub fn done(self, name: impl std::fmt::Display) {
+        tracing::debug!("{}", phase_line(name, self.start.elapsed(), self.mono));
+    }
+}
+
 struct MessageVisitor(String);
 
 impl Visit for MessageVisitor {
@@ -105,7 +139,7 @@ impl Subscriber for Logger {
     fn new_span(&self, attrs: &Attributes<'_>) -> Id {
         let id = self.next_id.fetch_add(1, Ordering::Relaxed);
         if let Ok(mut s) = self.spans.lock() {
-            s.push((id, attrs.metadata().name(), Instant::now()));
+            s.push((id, attrs.metadata().name(), Instant::now(), monotonic()));
         }
         Id::from_u64(id)
     }
@@ -124,11 +158,11 @@ impl Subscriber for Logger {
 
     fn try_close(&self, id: Id) -> bool {
         let found = self.spans.lock().ok().and_then(|mut s| {
-            let i = s.iter().position(|(sid, _, _)| *sid == id.into_u64())?;
+            let i = s.iter().position(|(sid, ..)| *sid == id.into_u64())?;
             Some(s.remove(i))
         });
-        if let Some((_, name, start)) = found {
-            self.write(Level::DEBUG, &format!("phase {name} took {:?}", start.elapsed()));
+        if let Some((_, name, start, mono)) = found {
+            self.write(Level::DEBUG, &phase_line(name, start.elapsed(), mono));
         }
         true
     }

@@ -190,9 +190,13 @@ fn create_with(placements: Vec<Placement>, unit: Option<&str>) -> Result<CgroupR
             rec.placements.push(p);
             continue;
         }
+        let phase = crate::logging::Phase::start();
         if let Err(e) = create_one(&p, &mut rec.created, refuse_busy) {
             let _ = rec.destroy();
             return Err(e);
+        }
+        if let Some(phase) = phase {
+            phase.done(format_args!("cgroup_mkdir:{}", p.controllers.join(",")));
         }
         rec.placements.push(p);
     }

@@ -114,7 +114,7 @@ pub fn create(store: &Store, opts: &CreateOptions) -> Result<Created, ContainerE
     });
     // Before any process exists: a create killed from here on leaves a
     // record `delete --force` cleans up from (ops::recover).
-    dir.write_cgroup(&cgroup)?;
+    tracing::debug_span!("cgroup_record").in_scope(|| dir.write_cgroup(&cgroup))?;
     let mut resources = cgroups::Resources::for_container(linux, &bundle.raw).map_err(cgroups::CgroupError::from)?;
     if opts.rootless {
         // An ordinary user can load no device eBPF program (nor has v1 a
@@ -125,7 +125,7 @@ pub fn create(store: &Store, opts: &CreateOptions) -> Result<Created, ContainerE
     // With systemd the cgroup exists once the unit has the container's
     // process: the limits are written then (spawn's `placed`).
     if unit.is_none() {
-        cgroup.apply(&resources).map_err(cgroups::CgroupError::from)?;
+        tracing::debug_span!("cgroup_limits").in_scope(|| cgroup.apply(&resources)).map_err(cgroups::CgroupError::from)?;
     }
     let placed = |pid: i32| -> Result<(), ContainerError> {
         match &unit {
@@ -404,7 +404,7 @@ fn handshake(
     st.start_time = crate::procfs::proc_stat(pid)
         .map(|s| s.start_time)
         .ok_or(ContainerError::Usage("container process vanished during create".into()))?;
-    dir.write(&st)?;
+    tracing::debug_span!("state_write").in_scope(|| dir.write(&st))?;
     if let Some(pf) = &opts.pid_file {
         write_pid_file(pf, pid)?;
     }

@@ -202,7 +202,9 @@ fn setup(a: &InitArgs) -> Result<Prepared, InitError> {
     // The parent writes our id maps first and, where the kernel would not
     // let us be born in our v2 cgroup, moves us there: after Go we are in
     // every cgroup of the container.
-    let (bind_sources, idmapped) = receive_bind_sources(&a.chan, a.spec.mounts().as_ref().map_or(0, |m| m.len()))?;
+    let (bind_sources, idmapped) =
+        tracing::debug_span!("wait_for_go").in_scope(|| receive_bind_sources(&a.chan, a.spec.mounts().as_ref().map_or(0, |m| m.len())))?;
+    let namespaces = tracing::debug_span!("namespaces").entered();
     let linux = a.spec.linux().as_ref();
     // Born in it: a user namespace joined by path was entered before the
     // clone (create::spawn).
@@ -235,6 +237,7 @@ fn setup(a: &InitArgs) -> Result<Prepared, InitError> {
     }
     // Setup creates files with exact modes; the process's umask is set last.
     nix::sys::stat::umask(nix::sys::stat::Mode::empty());
+    drop(namespaces);
     let _mounts = tracing::debug_span!("mounts").entered();
     let root = rootfs::prepare(&rootfs::Setup {
         spec: a.spec,
@@ -279,11 +282,13 @@ fn setup(a: &InitArgs) -> Result<Prepared, InitError> {
         process::join_session_keyring(a.id)?;
     }
     let setgroups_ok = !in_userns || (linux.and_then(|l| l.gid_mappings().as_ref()).is_some_and(|m| !m.is_empty()) && !process::setgroups_denied("self"));
-    let (exec, seccomp) = finalize(&Finalize {
-        process,
-        linux,
-        setgroups_ok,
-        preserve_fds: a.preserve_fds,
+    let (exec, seccomp) = tracing::debug_span!("process_setup").in_scope(|| {
+        finalize(&Finalize {
+            process,
+            linux,
+            setgroups_ok,
+            preserve_fds: a.preserve_fds,
+        })
     })?;
     a.chan.send(&Msg::Ready)?;
     let (state, pid) = match a.chan.recv()? {
@@ -349,7 +354,8 @@ fn wait_and_exec(a: &InitArgs, p: Prepared) -> Result<std::convert::Infallible, 
             Err(e) => return Err(sys("waiting for start")(e)),
         }
     }
-    let err = match start_and_exec(a, p) {
+    let phase = crate::logging::Phase::start();
+    let err = match start_and_exec(a, p, phase) {
         Ok(never) => match never {},
         Err(e) => e,
     };
@@ -359,7 +365,8 @@ fn wait_and_exec(a: &InitArgs, p: Prepared) -> Result<std::convert::Infallible, 
     exit(1)
 }
 
-fn start_and_exec(a: &InitArgs, p: Prepared) -> Result<std::convert::Infallible, InitError> {
+/// `phase` times from `start`'s byte to the execve, logged just before it.
+fn start_and_exec(a: &InitArgs, p: Prepared, phase: Option<crate::logging::Phase>) -> Result<std::convert::Infallible, InitError> {
     if let Some(h) = a.spec.hooks().as_ref().and_then(|h| h.start_container().as_ref()) {
         // A startContainer hook without an env of its own gets the container
         // process's (runc's de facto behaviour, which hooks rely on).
@@ -380,6 +387,9 @@ fn start_and_exec(a: &InitArgs, p: Prepared) -> Result<std::convert::Infallible,
     let pid = state["pid"].as_i64().unwrap_or(0) as i32;
     let metadata = a.spec.linux().as_ref().and_then(|l| l.seccomp().as_ref()).and_then(|s| s.listener_metadata().clone());
     notify_listener(a.seccomp_listener.as_ref(), p.seccomp, pid, metadata.as_deref(), state)?;
+    if let Some(phase) = phase {
+        phase.done("start_to_execve");
+    }
     // On success the exec closes our end of the reply fifo (CLOEXEC): that
     // EOF is how `start` learns the user program is running.
     Err(p.exec.exec().into())
@@ -463,13 +473,14 @@ pub fn finalize(f: &Finalize) -> Result<(Exec, seccomp::Stage), InitError> {
         // the container's cpuset allows, as runc gives.
         None => process_attrs::allow_all_cpus()?,
     }
-    let filter = f.linux.and_then(|l| l.seccomp().as_ref()).map(seccomp::build).transpose()?;
+    let filter = tracing::debug_span!("seccomp_compile").in_scope(|| f.linux.and_then(|l| l.seccomp().as_ref()).map(seccomp::build).transpose())?;
     if let Some(p) = process.apparmor_profile().as_deref().filter(|p| !p.is_empty()) {
         crate::lsm::set_exec_label(crate::lsm::LabelKind::AppArmor, p).map_err(|e| InitError::Other(e.to_string()))?;
     }
     if let Some(l) = process.selinux_label().as_deref().filter(|l| !l.is_empty()) {
         crate::lsm::set_exec_label(crate::lsm::LabelKind::Selinux, l).map_err(|e| InitError::Other(e.to_string()))?;
     }
+    let creds = tracing::debug_span!("caps_user").entered();
     capabilities::drop_bounding(&caps)?;
     // The cwd while still privileged, as runc does: a directory the
     // runtime's user can reach but the container's cannot still works; one
@@ -479,7 +490,9 @@ pub fn finalize(f: &Finalize) -> Result<(Exec, seccomp::Stage), InitError> {
     if cwd_later {
         process::chdir(process)?;
     }
+    drop(creds);
     let path = process::find_executable(&args[0], &env)?;
+    let _load = tracing::debug_span!("seccomp_load").entered();
     let stage = match filter {
         None => seccomp::Stage::None,
         Some(fl) if nnp => seccomp::Stage::Pending(fl),

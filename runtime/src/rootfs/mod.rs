@@ -77,7 +77,7 @@ fn root_propagation(spec: &Spec) -> Result<Option<MsFlags>, RootfsError> {
 /// Returns the rootfs as an O_PATH fd, for pivoting.
 pub fn prepare(s: &Setup) -> Result<OwnedFd, RootfsError> {
     if s.own_mount_ns {
-        bind_rootfs(s)?;
+        tracing::debug_span!("bind_rootfs").in_scope(|| bind_rootfs(s))?;
     }
     let root: OwnedFd = std::fs::File::open(s.rootfs)
         .map_err(|e| RootfsError::Sys {
@@ -105,6 +105,7 @@ pub fn prepare(s: &Setup) -> Result<OwnedFd, RootfsError> {
     let read_only_later = mounts::mount_all(&ctx, &mounts)?;
     // /dev is ours to fill unless the config bind-mounts one in.
     let dev_is_bind = mounts.iter().any(|m| m.destination() == Path::new("/dev") && mounts::is_bind(m));
+    let _devices = tracing::debug_span!("devices").entered();
     if !dev_is_bind {
         devices::create_defaults(root.as_fd(), s.in_userns)?;
         devices::create_symlinks(root.as_fd())?;
@@ -112,6 +113,7 @@ pub fn prepare(s: &Setup) -> Result<OwnedFd, RootfsError> {
     if let Some(devs) = s.spec.linux().as_ref().and_then(|l| l.devices().as_ref()) {
         devices::create_configured(root.as_fd(), devs, s.in_userns)?;
     }
+    drop(_devices);
     if let Some(p) = s.spec.process() {
         mkdir_all(root.as_fd(), p.cwd(), 0o755).map_err(|e| RootfsError::Path(p.cwd().clone(), e))?;
         // The console is bound over /dev/console after pivot_root, when a
@@ -121,7 +123,7 @@ pub fn prepare(s: &Setup) -> Result<OwnedFd, RootfsError> {
                 .map_err(|e| RootfsError::Path("/dev/console".into(), e))?;
         }
     }
-    mounts::make_read_only(root.as_fd(), &read_only_later)?;
+    tracing::debug_span!("read_only_remounts").in_scope(|| mounts::make_read_only(root.as_fd(), &read_only_later))?;
     Ok(root)
 }
 

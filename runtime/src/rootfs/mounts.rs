@@ -93,6 +93,7 @@ pub fn mount_all(ctx: &Ctx, mounts: &[Mount]) -> Result<Vec<PathBuf>, MountError
         let dest = m.destination();
         let ro = m.options().iter().flatten().any(|o| o == "ro");
         let covers = dest == Path::new("/dev") || mounts[i + 1..].iter().any(|n| n.destination() != dest && n.destination().starts_with(dest));
+        let phase = crate::logging::Phase::start();
         if ro && covers {
             let mut writable = m.clone();
             writable.set_options(m.options().as_ref().map(|o| o.iter().filter(|o| *o != "ro").cloned().collect()));
@@ -100,6 +101,9 @@ pub fn mount_all(ctx: &Ctx, mounts: &[Mount]) -> Result<Vec<PathBuf>, MountError
             later.push(dest.clone());
         } else {
             mount_one(ctx, m, source_fd, tree)?;
+        }
+        if let Some(p) = phase {
+            p.done(format_args!("mount:{}", dest.display()));
         }
     }
     Ok(later)
