@@ -26,9 +26,10 @@ median start offset from the spawn, then the wall time of husk and of the
 floor and their ratio. Phase names that only some runs have (none for this
 config) are shown with their count. `--json FILE` keeps every sample.
 
-The state root defaults to a temporary directory under /run (tmpfs, as
-husk's default /run/husk): bench.py keeps its roots under /tmp, which here
-is a disk filesystem where the state file is synced (README, Performance).
+The state root defaults to a temporary directory on a tmpfs (/dev/shm, or
+/run where /dev/shm is not one), as husk's default /run/husk is on a host
+whose /run is tmpfs: on a disk filesystem husk syncs state.json (README,
+Performance), which then shows as state_write; `--root` chooses.
 The debug log itself costs time (a write to a pipe per phase, ~50 of them):
 compare the wall time here with bench.py's `run`, which runs without it.
 """
@@ -73,6 +74,13 @@ def depth_of(phases):
     return depth
 
 
+def tmpfs_dir():
+    for d in ("/dev/shm", "/run"):
+        if subprocess.run(["stat", "-f", "-c", "%T", d], capture_output=True, text=True).stdout.strip() == "tmpfs":
+            return d
+    return "/run"
+
+
 def run_floor(rootfs):
     t = time.monotonic()
     subprocess.run(["unshare", "--fork", "--pid", "--mount", "--uts", "--ipc", "--net", "--cgroup",
@@ -103,7 +111,7 @@ def main():
     if os.geteuid() != 0:
         sys.exit("profile.py must run as root")
     work = tempfile.mkdtemp(prefix="husk-profile-")
-    root = a.root or tempfile.mkdtemp(prefix="husk-profile-", dir="/run")
+    root = a.root or tempfile.mkdtemp(prefix="husk-profile-", dir=tmpfs_dir())
     tag = f"husk-profile-{os.getpid()}"
     made = []
     try:
@@ -164,7 +172,9 @@ def report(samples, walls, floors):
     print(f"| {'phase':<40} | {'median':>7} | {'start':>7} | {'runs':>4} |")
     print(f"|{'-' * 42}|{'-' * 9}|{'-' * 9}|{'-' * 6}|")
     rows = [("(before the first phase)", 0, None)]
-    rows += [(nm, depth[nm], med(starts[nm])) for _, nm in sorted(order, key=lambda x: med(starts[x[1]]))]
+    # By start; a phase that starts with another (create, load_config)
+    # after the longer one.
+    rows += [(nm, depth[nm], med(starts[nm])) for _, nm in sorted(order, key=lambda x: (med(starts[x[1]]), -med(durs[x[1]])))]
     rows += [("(after the last phase)", 0, None)]
     for nm, dep, st in rows:
         label = "  " * dep + nm

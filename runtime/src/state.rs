@@ -436,29 +436,51 @@ impl ContainerDir {
     /// Write a file in the directory atomically: readers, and a `husk`
     /// killed half-way, see the old or the new content, never a mix.
     pub fn write_file(&self, name: &str, data: &[u8]) -> Result<(), StateError> {
-        self.write_atomic(name, data, false)
+        self.write_atomic(name, data)
     }
 
     /// Write state.json; on a persistent filesystem its data reaches the
     /// disk before the rename does, and the rename before we return, so not
     /// even a power loss leaves it torn or stale.
     pub fn write(&self, state: &ContainerState) -> Result<(), StateError> {
+        let staged = self.stage(state)?;
+        self.publish(staged)
+    }
+
+    /// The first half of [`Self::write`]: state.json under its temporary
+    /// name, its data synced. `create` stages it while the container
+    /// process sets itself up (the sync then costs no time on a machine
+    /// with a second CPU) and publishes it once that process is ready.
+    pub fn stage(&self, state: &ContainerState) -> Result<StagedState, StateError> {
         let data = serde_json::to_vec(state).map_err(|e| StateError::Corrupt(self.path.clone(), e))?;
-        self.write_atomic(STATE_FILE, &data, self.durable)?;
+        Ok(StagedState(self.write_temp(STATE_FILE, &data, self.durable)?))
+    }
+
+    /// The second half: the rename, and on a persistent filesystem the
+    /// directory's sync, before which the rename may not survive a crash.
+    pub fn publish(&self, staged: StagedState) -> Result<(), StateError> {
+        let dst = self.path.join(STATE_FILE);
+        std::fs::rename(&staged.0, &dst).map_err(|e| StateError::Io(dst, e))?;
         if self.durable {
             self.lock.sync_all().map_err(|e| StateError::Io(self.path.clone(), e))?;
         }
         Ok(())
     }
 
-    /// A temp file renamed into place, its data synced first if `sync`:
-    /// then after a power loss the name holds the old or the new content.
-    /// Only state.json is synced (and its directory, by [`Self::write`]):
+    /// A temp file renamed into place, not synced. Only state.json is
+    /// synced (its data and its directory, by [`Self::write`]):
     /// the cgroup record and the config serve to clean up after a crashed
     /// husk, a power loss takes the cgroups and processes with it, and
     /// `delete --force` copes with torn files anyway. Each sync costs
     /// ~0.5 ms on this project's ext4 test machine, nothing on tmpfs.
-    fn write_atomic(&self, name: &str, data: &[u8], sync: bool) -> Result<(), StateError> {
+    fn write_atomic(&self, name: &str, data: &[u8]) -> Result<(), StateError> {
+        let tmp = self.write_temp(name, data, false)?;
+        let dst = self.path.join(name);
+        std::fs::rename(&tmp, &dst).map_err(|e| StateError::Io(dst, e))
+    }
+
+    /// `name`'s content under a temporary name in the same directory.
+    fn write_temp(&self, name: &str, data: &[u8], sync: bool) -> Result<PathBuf, StateError> {
         let tmp = self.path.join(format!(".{name}.tmp"));
         let dst = self.path.join(name);
         let io = |e| StateError::Io(dst.clone(), e);
@@ -474,8 +496,7 @@ impl ContainerDir {
         if sync {
             f.sync_data().map_err(io)?;
         }
-        drop(f);
-        std::fs::rename(&tmp, &dst).map_err(io)
+        Ok(tmp)
     }
 
     /// The container now exists for good: keep the directory.
@@ -488,6 +509,9 @@ impl ContainerDir {
         remove_tree(&self.path).map_err(|e| StateError::Io(self.path.clone(), e))
     }
 }
+
+/// state.json staged by [`ContainerDir::stage`]: its temporary file.
+pub struct StagedState(PathBuf);
 
 impl Drop for ContainerDir {
     fn drop(&mut self) {

@@ -446,6 +446,23 @@ pub(crate) fn write(dir: &Path, file: &str, value: &str, what: &str) -> Result<(
     std::fs::write(&f, value).map_err(|source| ResourceError::Write { file: f, value: value.into(), source })
 }
 
+/// Several values into one file, a write(2) each (files such as
+/// devices.allow take one entry per write), through one open: a v1
+/// container's default device rules are a dozen lines.
+pub(crate) fn write_each(dir: &Path, file: &str, values: &[String], what: &str) -> Result<(), ResourceError> {
+    use std::io::Write;
+    let f = dir.join(file);
+    let mut out = match std::fs::OpenOptions::new().write(true).open(&f) {
+        Ok(o) => o,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Err(ResourceError::Unsupported { file: f, what: what.into() }),
+        Err(source) => return Err(ResourceError::Write { file: f, value: values.first().cloned().unwrap_or_default(), source }),
+    };
+    for v in values {
+        out.write_all(v.as_bytes()).map_err(|source| ResourceError::Write { file: f.clone(), value: v.clone(), source })?;
+    }
+    Ok(())
+}
+
 pub(crate) fn read(dir: &Path, file: &str) -> Result<String, ResourceError> {
     let f = dir.join(file);
     std::fs::read_to_string(&f).map_err(|source| ResourceError::Read { file: f, source })

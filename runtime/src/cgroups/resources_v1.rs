@@ -3,7 +3,7 @@
 use std::path::Path;
 
 use super::devices::{self, Rule};
-use super::resources::{read, write, BlockIo, Cpu, Memory, Network, ResourceError, Target};
+use super::resources::{read, write, write_each, BlockIo, Cpu, Memory, Network, ResourceError, Target};
 use super::CgroupRecord;
 
 pub fn memory(dir: &Path, m: &Memory) -> Result<(), ResourceError> {
@@ -190,10 +190,11 @@ pub fn devices(dir: &Path, rules: &[Rule]) -> Result<(), ResourceError> {
         ("devices.deny", "devices.allow")
     };
     write(dir, reset, "a", what)?;
-    for e in &n.exceptions {
-        write(dir, except, &e.v1_line(), what)?;
+    if n.exceptions.is_empty() {
+        return Ok(());
     }
-    Ok(())
+    let lines: Vec<String> = n.exceptions.iter().map(|e| e.v1_line()).collect();
+    write_each(dir, except, &lines, what)
 }
 
 #[cfg(test)]

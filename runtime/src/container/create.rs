@@ -388,6 +388,12 @@ fn handshake(
     let spec = &bundle.spec;
     let mut st = ContainerState::new(&opts.id, spec, &bundle.dir, &bundle.rootfs, pid, Some(cgroup.clone()));
     st.owner = crate::rootless::owner();
+    st.start_time = crate::procfs::proc_stat(pid)
+        .map(|s| s.start_time)
+        .ok_or(ContainerError::Usage("container process vanished during create".into()))?;
+    // Written (and synced) while the container process sets itself up;
+    // published once it is ready.
+    let staged = tracing::debug_span!("state_stage").in_scope(|| dir.stage(&st))?;
     if init::wants_hook_sync(spec) {
         chan.expect(Msg::RunRuntimeHooks, "RunRuntimeHooks").map_err(child_error)?;
         let doc = st.spec_state(Status::Creating).to_string();
@@ -401,10 +407,7 @@ fn handshake(
         chan.send(&Msg::HooksDone(pid))?;
     }
     chan.expect(Msg::Ready, "Ready").map_err(child_error)?;
-    st.start_time = crate::procfs::proc_stat(pid)
-        .map(|s| s.start_time)
-        .ok_or(ContainerError::Usage("container process vanished during create".into()))?;
-    tracing::debug_span!("state_write").in_scope(|| dir.write(&st))?;
+    tracing::debug_span!("state_publish").in_scope(|| dir.publish(staged))?;
     if let Some(pf) = &opts.pid_file {
         write_pid_file(pf, pid)?;
     }

@@ -419,12 +419,18 @@ fn mount_cgroup(ctx: &Ctx, dest: &Path, opts: &MountOptions) -> Result<(), Mount
         Some("mode=755"),
     )
     .map_err(mount_err("tmpfs", dest, "tmpfs"))?;
+    // Read-only in one step where the kernel can (mount_setattr, 5.12):
+    // the tmpfs and every hierarchy under it, as mount attributes, instead
+    // of a remount per hierarchy and one of the tmpfs (11 calls on a v1
+    // host, ~0.2 ms of `run`).
+    let tmpfs = open_in_root(ctx.root, dest, OFlag::empty()).map_err(|e| MountError::Dest(dest.to_path_buf(), e))?;
+    let ro_each = ro && !all_read_only_supported();
     for p in placements {
         let name = hierarchy_dir_name(p.kind, &p.controllers);
         let sub = dest.join(&name);
         let fd = mkdir_all(ctx.root, &sub, 0o755).map_err(|e| MountError::Dest(sub.clone(), e))?;
         mount_hierarchy(ctx, &fd, &sub, p.kind, &p.controllers, &p.path, flags)?;
-        if ro {
+        if ro_each {
             remount_bind(ctx.root, &sub, MsFlags::MS_RDONLY, MsFlags::empty())?;
         }
         // cpu,cpuacct is also reachable as cpu and cpuacct, as on the host.
@@ -435,11 +441,14 @@ fn mount_cgroup(ctx: &Ctx, dest: &Path, opts: &MountOptions) -> Result<(), Mount
             }
         }
     }
-    if ro {
-        let fd = open_in_root(ctx.root, dest, OFlag::empty()).map_err(|e| MountError::Dest(dest.to_path_buf(), e))?;
+    if ro && !ro_each {
+        let attr = MountAttr { attr_set: MOUNT_ATTR_RDONLY, attr_clr: 0, propagation: 0, userns_fd: 0 };
+        mount_setattr(tmpfs.as_raw_fd(), c"", libc::AT_EMPTY_PATH | libc::AT_RECURSIVE, &attr)
+            .map_err(mount_err("read-only", dest, "mount_setattr"))?;
+    } else if ro {
         mount(
             None::<&str>,
-            fd_path(&fd).as_str(),
+            fd_path(&tmpfs).as_str(),
             None::<&str>,
             MsFlags::MS_REMOUNT | MsFlags::MS_RDONLY | flags,
             Some("mode=755"),
@@ -447,6 +456,18 @@ fn mount_cgroup(ctx: &Ctx, dest: &Path, opts: &MountOptions) -> Result<(), Mount
         .map_err(mount_err(&d, dest, "tmpfs"))?;
     }
     Ok(())
+}
+
+const MOUNT_ATTR_RDONLY: u64 = 1;
+
+/// Does this kernel have mount_setattr(2)? Probed once with a call that
+/// can only fail: EBADF says the call exists, ENOSYS that it does not.
+fn all_read_only_supported() -> bool {
+    static HAS: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
+    *HAS.get_or_init(|| {
+        let attr = MountAttr { attr_set: 0, attr_clr: 0, propagation: 0, userns_fd: 0 };
+        !matches!(mount_setattr(-1, c"", libc::AT_EMPTY_PATH, &attr), Err(nix::Error::ENOSYS))
+    })
 }
 
 pub fn hierarchy_dir_name(kind: Kind, controllers: &[String]) -> String {
