@@ -32,16 +32,68 @@ Figures (wall time = spawn of the runtime process until wait4 returns):
   conc_start 50 containers (`sleep 1000`) started at once: 50 concurrent
              `run -d`, each with its own bundle and cgroupsPath; wall time
              from the first spawn until the last call returned
-  conc_del   then 50 concurrent `delete --force` of them, the same way
+  conc_del   then, after a settle, 50 concurrent `delete --force` of them
   conc_fail  failed calls of both phases (must be 0)
-             The conc_* figures run only in the first --heavy-rounds
-             (default 3) measured rounds, without warm-up.
+  c100_create, c100_start, c100_del
+             100 containers (`sleep 1000`, own bundle and cgroupsPath each)
+             created at once (100 concurrent `create`), then started at
+             once, then deleted at once (`delete --force`), back to back
+             without settling in between: wall time of each phase, from
+             its first spawn until its last call returned
+  c100_total from the first `create` spawned until the last `delete`
+             returned
+  c100_fail  failed calls of the three phases (must be 0)
+  par_N      throughput, containers per second, of `run` of /bin/true with
+             N = 1, 2, 8, 32 calls in parallel: N workers each running
+             `run` back to back, taking containers (own id, bundle and
+             cgroupsPath each, all made beforehand) from one queue of
+             --par-count (64, at least 4 per worker); successful runs
+             divided by the wall time from the first spawn until the last
+             call returned. The runtimes take turns at each N, after a
+             settle. One python process spawns every call (posix_spawn,
+             poll on pidfds); its cost is part of the figure.
+  par_fail   failed runs over all N (must be 0)
+             The conc_*, c100_* and par_* figures run only in the first
+             --heavy-rounds (default 3) measured rounds, without warm-up
+             (--no-burst skips c100_*, --no-parallel par_*).
   list       `list` with 1,000 containers in --root (median of 10 calls)
   state      `state <id>` with 1,000 containers in --root (median of 20)
              One real container (`run -d`, `sleep 1000`) per runtime; its
              state directory is copied 999 times with "id" edited in
              state.json (each runtime's own format). Measured once per
              run, after the rounds, interleaved call by call.
+
+The floors (--no-floor skips them): what the work of a runtime costs
+without one, measured in every round like a runtime, with the same settle
+before each timed call. They are the "floor" and "floor+cgroups" entries of
+"runtimes" in the JSON, and a second table:
+  floor          run: `unshare --fork --pid --mount --uts --ipc --net
+                 --cgroup chroot ROOTFS /bin/true`, ROOTFS the bundles'
+                 busybox rootfs; taken right after the runtimes' `run`.
+                 exec: `nsenter --mount --uts --ipc --net --pid --target
+                 PID /bin/true`, PID the init of husk's exec container,
+                 taken right after husk's `exec` into the same container
+                 (entering its mount namespace puts nsenter at the
+                 container's root, so /bin/true is the container's). It
+                 joins no cgroup and sets no capabilities, seccomp or user.
+  floor+cgroups  run: the run floor inside fresh cgroups, as one wall time:
+                 mkdir of /husk-bench-<pid>-floor-<n> in every cgroup
+                 hierarchy mounted at or under /sys/fs/cgroup (each once:
+                 comounted controllers are one mount; named v1 hierarchies
+                 like name=systemd and the cgroup2 mount included, as husk
+                 and runc join them too), cpuset.cpus and cpuset.mems
+                 copied from the parent, then `/bin/sh -c 'for d in DIRS;
+                 do echo $$ > $d/cgroup.procs; done; exec unshare ...
+                 /bin/true'`, then the rmdirs once it has exited. The
+                 shell's own fork, exec and start (dash) are part of it,
+                 so this floor is a little high. Most of it is the writes
+                 to cgroup.procs, each a migration (see Settling); a
+                 runtime that puts its container process into its cgroups
+                 without one (husk) can come out below this floor.
+"vs_floor" in the JSON has, per figure, <runtime>/<floor> = ratio of the
+medians: run over the run floors; lifecycle (create+start+delete) over the
+run floors too (one container's create, start and delete do the work of one
+`run`; there is no floor of its own); exec over the exec floor.
 
 Through containerd (integration/bench/containerd_bench.py; a private
 containerd on its own socket and temp dir, a private namespace, skipped with
@@ -87,10 +139,12 @@ Ctrl-C, SIGTERM or a failure.
 import argparse
 import ctypes
 import datetime
+import errno
 import json
 import os
 import platform
 import select
+import shlex
 import shutil
 import signal
 import statistics
@@ -114,11 +168,19 @@ CALL_TIMEOUT = 30.0
 LAST_CALL = None  # the last runtime call, for messages
 CGROUP_ROOT = "/sys/fs/cgroup"
 
-CONC_N = 50  # containers started at once
+CONC_N = 50  # containers started at once (run -d)
+BURST_N = 100  # containers created, started and deleted at once
+PAR_LEVELS = (1, 2, 8, 32)  # parallel `run` workers for the throughput figures
+PAR_PER_WORKER = 4  # a throughput level runs at least this many containers per worker
 STATE_N = 1000  # containers in --root for list/state
 LIST_SAMPLES, STATE_SAMPLES = 10, 20
+# The floor: what `run` of /bin/true costs without a runtime (+ ROOTFS /bin/true).
+FLOOR_ARGV = ["unshare", "--fork", "--pid", "--mount", "--uts", "--ipc", "--net", "--cgroup", "chroot"]
+# The exec floor (+ PID /bin/true): enter the container's namespaces, run its /bin/true.
+EXEC_FLOOR_ARGV = ["nsenter", "--mount", "--uts", "--ipc", "--net", "--pid", "--target"]
 
-# (key, label, unit); unit "ms" values are wall times, "MiB" sizes.
+# (key, label, unit); unit "ms" values are wall times, "MiB" sizes, "/s"
+# containers per second, "n" counts.
 FIGURES = [
     ("run", "run /bin/true: wall time", "ms"),
     ("run_warm", "run /bin/true: wall, back-to-back", "ms"),
@@ -135,6 +197,13 @@ FIGURES = [
     ("conc_start", f"{CONC_N} x run -d concurrently: total", "ms"),
     ("conc_del", f"{CONC_N} x delete --force concurrently: total", "ms"),
     ("conc_fail", f"{CONC_N} concurrent: failed calls", "n"),
+    ("c100_create", f"{BURST_N} x create concurrently", "ms"),
+    ("c100_start", f"{BURST_N} x start concurrently", "ms"),
+    ("c100_del", f"{BURST_N} x delete --force concurrently", "ms"),
+    ("c100_total", f"{BURST_N} x create, start, delete: total", "ms"),
+    ("c100_fail", f"{BURST_N} x create/start/delete: failed calls", "n"),
+] + [(f"par_{n}", f"run /bin/true, {n} in parallel: throughput", "/s") for n in PAR_LEVELS] + [
+    ("par_fail", "run in parallel: failed calls", "n"),
     ("list", f"list, {STATE_N} containers", "ms"),
     ("state", f"state <id>, {STATE_N} containers", "ms"),
     ("ctr_run", "containerd: ctr run --rm true: wall time", "ms"),
@@ -142,15 +211,21 @@ FIGURES = [
     ("shim_rss_5", "containerd: shim RSS, 5 containers", "KiB"),
     ("shim_binary", "containerd: shim binary size", "MiB"),
 ]
-# figure -> (max ratio husk/runc of the medians, description): the speed
-# and footprint issue's targets.
+# The floor runtimes and the floor figure each husk figure is divided by
+# (create+start+delete has no floor of its own: it is the run floor).
+FLOORS = ("floor", "floor+cgroups")
+FLOOR_OF = {"run": "run", "lifecycle": "run", "exec": "exec"}
+# figure -> (base, op, limit, description): the performance issue's ratio
+# targets on the medians, husk / base ("runc", or "floor" for FLOORS[0]);
+# op "le": ratio <= limit, "ge": ratio >= limit (throughput).
 TARGETS = {
-    "run": (0.35, "husk run median wall time <= 0.35 x runc"),
-    "lifecycle": (0.55, "husk create+start+delete median <= 0.55 x runc"),
-    "delete_fs": (0.5, "husk delete --force of a stopped container median <= 0.5 x runc"),
-    "exec": (0.4, "husk exec median wall time <= 0.40 x runc"),
-    "run_rss": (0.3, "husk peak RSS of run <= 0.3 x runc"),
-    "ctr_run": (0.8, "ctr run --rm with husk's shim median wall time <= 0.8 x the runc shim + runc"),
+    "run": ("floor", "le", 1.6, "husk run median wall time <= 1.6 x the floor (unshare + chroot)"),
+    "lifecycle": ("runc", "le", 0.2, "husk create+start+delete median <= 0.2 x runc"),
+    "delete_fs": ("runc", "le", 0.5, "husk delete --force of a stopped container median <= 0.5 x runc"),
+    "exec": ("runc", "le", 0.1, "husk exec median wall time <= 0.1 x runc"),
+    "par_8": ("runc", "ge", 4.0, "husk run throughput with 8 in parallel >= 4 x runc"),
+    "run_rss": ("runc", "le", 0.3, "husk peak RSS of run <= 0.3 x runc"),
+    "ctr_run": ("runc", "le", 0.8, "ctr run --rm with husk's shim median wall time <= 0.8 x the runc shim + runc"),
 }
 # figure -> (kind, limit, description) for absolute targets on husk alone:
 # "lt": husk median < limit; "le": husk median <= limit; "zero": every sample of every runtime is 0
@@ -159,6 +234,8 @@ ABS_TARGETS = {
     "list": ("lt", 50.0, f"husk list with {STATE_N} containers median < 50 ms"),
     "shim_rss_1": ("le", 3072.0, "husk shim RSS with one container median <= 3 MiB (3072 KiB)"),
     "conc_fail": ("zero", 0, f"no failed call among {CONC_N} concurrent run -d / delete --force"),
+    "c100_fail": ("zero", 0, f"no failed call among {BURST_N} concurrent create / start / delete --force"),
+    "par_fail": ("zero", 0, "no failed call among the parallel runs"),
 }
 
 
@@ -214,6 +291,27 @@ def wait_exit(pidfd, timeout):
     return bool(p.poll(timeout * 1000))
 
 
+def spawn(argv, errfile):
+    """posix_spawn `argv` with stdin/stdout on /dev/null and stderr to
+    `errfile`, in a session of its own (a Ctrl-C on the terminal reaches only
+    this script, which then lets the call finish and cleans up)."""
+    fa = [
+        (os.POSIX_SPAWN_OPEN, 0, "/dev/null", os.O_RDONLY, 0),
+        (os.POSIX_SPAWN_OPEN, 1, "/dev/null", os.O_WRONLY, 0),
+        (os.POSIX_SPAWN_OPEN, 2, errfile, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600),
+    ]
+    return os.posix_spawnp(argv[0], argv, os.environ, file_actions=fa, setsid=True)
+
+
+def last_line(path):
+    try:
+        with open(path, errors="replace") as f:
+            lines = [line.strip() for line in f if line.strip()]
+        return lines[-1] if lines else "(no stderr)"
+    except OSError:
+        return "(no stderr)"
+
+
 class Runtime:
     def __init__(self, name, path, work):
         self.name = name
@@ -223,7 +321,7 @@ class Runtime:
         self.errfile = os.path.join(work, f"stderr-{name}")
         self.live = set()  # ids that may still exist
         self.copies = set()  # synthetic state dirs (removed, never deleted by the runtime)
-        self.procs = []  # concurrent Popen calls not yet waited for
+        self.procs = []  # pids of run_jobs calls not yet waited for
         self.inflight = None
 
     def version(self):
@@ -241,15 +339,8 @@ class Runtime:
         argv = list(wrap) + self.argv(args)
         global LAST_CALL
         LAST_CALL = " ".join([self.name] + list(args))
-        fa = [
-            (os.POSIX_SPAWN_OPEN, 0, "/dev/null", os.O_RDONLY, 0),
-            (os.POSIX_SPAWN_OPEN, 1, "/dev/null", os.O_WRONLY, 0),
-            (os.POSIX_SPAWN_OPEN, 2, self.errfile, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600),
-        ]
         t0 = time.perf_counter()
-        # setsid: a Ctrl-C on the terminal reaches only this script, which
-        # then lets the call finish and cleans up.
-        pid = os.posix_spawn(argv[0], argv, os.environ, file_actions=fa, setsid=True)
+        pid = spawn(argv, self.errfile)
         self.inflight = pid
         pidfd = os.pidfd_open(pid)
         try:
@@ -287,29 +378,71 @@ class Runtime:
             finally:
                 os.close(pidfd)
 
-    def spawn(self, args, errfile):
-        """Start `<runtime> --root R args...` without waiting (tracked in procs)."""
+    def run_jobs(self, jobs, width, errdir, timeout=CALL_TIMEOUT):
+        """Run the calls `jobs` (arg lists for this runtime) with at most
+        `width` of them at once: each starts as soon as an earlier one has
+        returned (width >= len(jobs): all at once). A call still running
+        after `timeout` s is killed. Returns (seconds from the first spawn
+        until the last call returned, [exit code per job, None if it was
+        killed], [messages of failed calls])."""
         global LAST_CALL
-        LAST_CALL = " ".join([self.name] + list(args)) + " (concurrent)"
-        with open(errfile, "wb") as err:
-            p = subprocess.Popen(self.argv(args), stdin=subprocess.DEVNULL,
-                                 stdout=subprocess.DEVNULL, stderr=err, start_new_session=True)
-        self.procs.append(p)
-        return p
+        LAST_CALL = f"{self.name} {jobs[0][0]} ... ({len(jobs)} calls, {width} at once)"
+        os.makedirs(errdir, exist_ok=True)
+        codes = [None] * len(jobs)
+        running = {}  # pidfd -> (job index, pid, deadline)
+        poller = select.poll()
+        nxt = 0
+        t0 = time.perf_counter()
+        try:
+            while nxt < len(jobs) or running:
+                while nxt < len(jobs) and len(running) < width:
+                    pid = spawn(self.argv(jobs[nxt]), os.path.join(errdir, str(nxt)))
+                    self.procs.append(pid)
+                    fd = os.pidfd_open(pid)
+                    running[fd] = (nxt, pid, time.perf_counter() + timeout)
+                    poller.register(fd, select.POLLIN)
+                    nxt += 1
+                left = min(d for _, _, d in running.values()) - time.perf_counter()
+                exited = [fd for fd, _ in poller.poll(max(0.0, left) * 1000)]
+                now = time.perf_counter()
+                expired = [] if exited else [fd for fd, (_, _, d) in running.items() if d <= now]
+                for fd in exited + expired:
+                    i, pid, _ = running.pop(fd)
+                    poller.unregister(fd)
+                    os.close(fd)
+                    if fd in expired:
+                        os.killpg(pid, signal.SIGKILL)
+                    _, status = os.waitpid(pid, 0)
+                    self.procs.remove(pid)
+                    if fd not in expired:
+                        codes[i] = os.waitstatus_to_exitcode(status)
+            t1 = time.perf_counter()
+        finally:
+            for fd in running:
+                os.close(fd)  # the pids stay in procs, for wait_procs
+        failed = [f"{' '.join(jobs[i])}: " + ("timed out" if c is None else f"exit {c}: "
+                                              f"{last_line(os.path.join(errdir, str(i)))}")
+                  for i, c in enumerate(codes) if c != 0]
+        shutil.rmtree(errdir, ignore_errors=True)
+        return t1 - t0, codes, failed
 
     def wait_procs(self):
-        """Wait (bounded) for every spawned call, killing stragglers."""
+        """Wait (bounded) for every run_jobs call left running, killing stragglers."""
         with signals_ignored():
             deadline = time.monotonic() + CALL_TIMEOUT
-            for p in self.procs:
+            for pid in self.procs:
                 try:
-                    p.wait(max(0.1, deadline - time.monotonic()))
-                except subprocess.TimeoutExpired:
-                    try:
-                        os.killpg(p.pid, signal.SIGKILL)
-                    except ProcessLookupError:
-                        pass
-                    p.wait()
+                    pidfd = os.pidfd_open(pid)
+                except ProcessLookupError:
+                    continue
+                try:
+                    if not wait_exit(pidfd, max(0.1, deadline - time.monotonic())):
+                        os.killpg(pid, signal.SIGKILL)
+                    os.waitpid(pid, 0)
+                except ChildProcessError:
+                    pass
+                finally:
+                    os.close(pidfd)
             self.procs = []
 
     def remove_copies(self):
@@ -318,12 +451,7 @@ class Runtime:
         self.copies.clear()
 
     def stderr(self):
-        try:
-            with open(self.errfile, errors="replace") as f:
-                lines = [line.strip() for line in f if line.strip()]
-            return lines[-1] if lines else "(no stderr)"
-        except OSError:
-            return "(no stderr)"
+        return last_line(self.errfile)
 
     def cleanup(self):
         """Delete every container that may exist; return leftovers found."""
@@ -340,13 +468,62 @@ class Runtime:
             except BenchError as e:
                 leftovers.append(str(e))
         reap_orphans()
-        if os.path.isdir(self.root):
+        if self.root and os.path.isdir(self.root):
             state = os.listdir(self.root)
             # A container deleted by its own id's `delete` must not leave state.
             if state:
                 leftovers.append(f"{self.name}: state left in --root: {state}")
             shutil.rmtree(self.root, ignore_errors=True)
         return leftovers
+
+
+class Floor(Runtime):
+    """A baseline without a runtime: call() runs its args as the command line.
+
+    With `hierarchies` (see cgroup_hierarchies), fig_floor also puts the
+    command into a fresh cgroup of each one (the "floor+cgroups" row)."""
+
+    def __init__(self, name, work, hierarchies=None):
+        self.name, self.path, self.work, self.root = name, resolve("unshare") or "unshare", work, None
+        self.hierarchies = hierarchies
+        self.errfile = os.path.join(work, f"stderr-{name}")
+        self.live, self.copies, self.procs, self.inflight = set(), set(), [], None
+
+    def argv(self, args):
+        return list(args)
+
+
+def cgroup_hierarchies():
+    """[(mount point, is cpuset)] of every cgroup hierarchy mounted at or
+    under CGROUP_ROOT: each v1 hierarchy (named ones like name=systemd too)
+    and cgroup2, once each (comounted controllers are one mount; other mounts
+    of the same hierarchy are skipped by device number)."""
+    seen, out = set(), []
+    with open("/proc/self/mountinfo") as f:
+        for line in f:
+            fields = line.split()
+            sep = fields.index("-")
+            dev, mnt, fstype, opts = fields[2], fields[4], fields[sep + 1], fields[sep + 3]
+            if fstype not in ("cgroup", "cgroup2") or dev in seen:
+                continue
+            if mnt != CGROUP_ROOT and not mnt.startswith(CGROUP_ROOT + "/"):
+                continue
+            seen.add(dev)
+            out.append((mnt, fstype == "cgroup" and "cpuset" in opts.split(",")))
+    return out
+
+
+def rmdir_cgroup(d, tries=100):
+    """rmdir an empty cgroup, retrying EBUSY for up to ~0.1 s (a cgroup
+    whose last process was just reaped can still count as populated)."""
+    for i in range(tries):
+        try:
+            os.rmdir(d)
+            return
+        except OSError as e:
+            if e.errno != errno.EBUSY or i == tries - 1:
+                raise BenchError(f"rmdir {d}: {e.strerror}")
+            time.sleep(0.001)
 
 
 class Bench:
@@ -489,52 +666,121 @@ class Bench:
         self.done(rt, cid, bdir)
         return {"lifecycle": secs * 1000}
 
-    def fig_exec(self, rt):
+    def fig_exec(self, rt, floor=None):
+        """`exec` into a fresh `sleep 1000` container; with `floor`, then
+        the exec floor into the same container (sample ("floor", "exec"))."""
         cid, bdir = self.new_container(rt, ["sleep", "1000"])
-        rt.call(["run", "-d", "--bundle", bdir, cid])
+        pidfile = os.path.join(bdir, "pid")
+        rt.call(["run", "-d", "--bundle", bdir, "--pid-file", pidfile, cid])
         self.settle()
         secs, _, _ = rt.call(["exec", cid, "/bin/true"])
+        got = {"exec": secs * 1000}
+        if floor:
+            with open(pidfile) as f:
+                pid = f.read().strip()
+            self.settle()
+            secs, _, _ = floor.call(EXEC_FLOOR_ARGV + [pid, "/bin/true"])
+            got[(floor.name, "exec")] = secs * 1000
         rt.call(["delete", "--force", cid])
         reap_orphans()
         self.done(rt, cid, bdir)
-        return {"exec": secs * 1000}
+        return got
 
-    def fig_concurrent(self, rt):
-        """CONC_N concurrent `run -d`, then CONC_N concurrent `delete --force`."""
-        made = [self.new_container(rt, ["sleep", "1000"]) for _ in range(CONC_N)]
-        errdir = os.path.join(self.work, f"conc-err-{rt.name}")
-        os.makedirs(errdir, exist_ok=True)
-        failed = []
+    def fig_floor(self, fl):
+        """The run floor: FLOOR_ARGV ROOTFS /bin/true. For floor+cgroups, in
+        the same timed span: mkdir of a fresh cgroup in every hierarchy
+        (cpuset: cpus and mems copied from the parent), a /bin/sh that
+        writes its pid to each cgroup.procs and execs the floor, then the
+        rmdirs once it has exited."""
+        floor = FLOOR_ARGV + [self.rootfs, "/bin/true"]
+        if fl.hierarchies is None:
+            self.settle()
+            secs, _, _ = fl.call(floor)
+            return {"run": secs * 1000}
+        self.n += 1
+        cg = f"/husk-bench-{os.getpid()}-floor-{self.n}"
+        self.cgroups.append(cg)
+        dirs = [mnt + cg for mnt, _ in fl.hierarchies]
+        script = (f"for d in {' '.join(shlex.quote(d) for d in dirs)}; do "
+                  f"echo $$ > $d/cgroup.procs || exit 125; done; exec {shlex.join(floor)}")
+        made, errs = [], []
         self.settle()
-        times = {}
-        for phase, argv in (("conc_start", lambda c, b: ["run", "-d", "--bundle", b, c]),
-                            ("conc_del", lambda c, b: ["delete", "--force", c])):
-            t0 = time.perf_counter()
-            procs = [(c, rt.spawn(argv(c, b), os.path.join(errdir, f"{phase}-{c}"))) for c, b in made]
-            deadline = t0 + CALL_TIMEOUT
-            for c, p in procs:
+        t0 = time.perf_counter()
+        try:
+            for (mnt, cpuset), d in zip(fl.hierarchies, dirs):
+                os.mkdir(d)
+                made.append(d)
+                if cpuset:
+                    for name in ("cpuset.cpus", "cpuset.mems"):
+                        with open(os.path.join(mnt, name)) as src, open(os.path.join(d, name), "w") as dst:
+                            dst.write(src.read())
+            fl.call(["/bin/sh", "-c", script])
+        finally:
+            for d in reversed(made):
                 try:
-                    p.wait(max(0.1, deadline - time.perf_counter()))
-                except subprocess.TimeoutExpired:
-                    rt.wait_procs()
-                    raise BenchError(f"{rt.name} {phase} {c}: timed out after {CALL_TIMEOUT:.0f} s")
-            times[phase] = (time.perf_counter() - t0) * 1000
-            rt.procs = []
-            for c, p in procs:
-                if p.returncode != 0:
-                    with open(os.path.join(errdir, f"{phase}-{c}"), errors="replace") as f:
-                        failed.append(f"{phase} {c}: exit {p.returncode}: {f.read().strip()[-200:]}")
-            reap_orphans()
-            if phase == "conc_start":
+                    rmdir_cgroup(d)
+                except BenchError as e:
+                    errs.append(str(e))  # leftover_cgroups retries it at the end
+        if errs:
+            raise BenchError("; ".join(errs))
+        return {"run": (time.perf_counter() - t0) * 1000}
+
+    def concurrent(self, rt, n, phases, settle_between):
+        """`n` `sleep 1000` containers, each with its own bundle and
+        cgroupsPath, through `phases` [(figure, argv(id, bundle))]: in each,
+        one call per container, all at once. Returns {figure: wall ms} for
+        each phase, "<prefix>_fail" (failed calls) and, unless
+        `settle_between` (a settle pause before each phase after the first),
+        "<prefix>_total" (first spawn of the first phase until the last call
+        of the last returned); prefix is the first figure's name up to "_"."""
+        prefix = phases[0][0].split("_")[0]
+        made = [self.new_container(rt, ["sleep", "1000"]) for _ in range(n)]
+        failed = []
+        got = {}
+        self.settle()
+        t0 = time.perf_counter()
+        for i, (phase, argv) in enumerate(phases):
+            if i and settle_between:
                 self.settle()
+            secs, _, msgs = rt.run_jobs([argv(c, b) for c, b in made], n,
+                                        os.path.join(self.work, f"err-{rt.name}-{phase}"))
+            got[phase] = secs * 1000
+            failed += msgs
+        if not settle_between:
+            got[f"{prefix}_total"] = (time.perf_counter() - t0) * 1000
+        reap_orphans()
         for c, b in made:
             if not os.path.exists(os.path.join(rt.root, c)):
                 self.done(rt, c, b)
-        shutil.rmtree(errdir, ignore_errors=True)
         for msg in failed[:3]:
             print(f"{rt.name}: concurrent call failed: {msg}", file=sys.stderr)
-        times["conc_fail"] = float(len(failed))
-        return times
+        got[f"{prefix}_fail"] = float(len(failed))
+        return got
+
+    def fig_concurrent(self, rt):
+        """CONC_N concurrent `run -d`, then CONC_N concurrent `delete --force`."""
+        return self.concurrent(rt, CONC_N, [("conc_start", lambda c, b: ["run", "-d", "--bundle", b, c]),
+                                            ("conc_del", lambda c, b: ["delete", "--force", c])], True)
+
+    def fig_burst(self, rt):
+        """BURST_N concurrent `create`, `start`, then `delete --force`, back to back."""
+        return self.concurrent(rt, BURST_N, [("c100_create", lambda c, b: ["create", "--bundle", b, c]),
+                                             ("c100_start", lambda c, b: ["start", c]),
+                                             ("c100_del", lambda c, b: ["delete", "--force", c])], False)
+
+    def fig_parallel(self, rt, width, count):
+        """Throughput of `count` `run` of /bin/true, `width` at a time."""
+        made = [self.new_container(rt, ["/bin/true"]) for _ in range(count)]
+        self.settle()
+        secs, codes, failed = rt.run_jobs([["run", "--bundle", b, c] for c, b in made], width,
+                                          os.path.join(self.work, f"err-{rt.name}-par"))
+        reap_orphans()
+        for (c, b), code in zip(made, codes):
+            if code == 0 or not os.path.exists(os.path.join(rt.root, c)):
+                self.done(rt, c, b)
+        for msg in failed[:3]:
+            print(f"{rt.name}: parallel run failed: {msg}", file=sys.stderr)
+        return {f"par_{width}": codes.count(0) / secs, "par_fail": float(len(failed))}
 
     def setup_many(self, rt):
         """One real `sleep 1000` container plus STATE_N-1 copies of its state dir."""
@@ -651,11 +897,32 @@ def summarize(samples):
 
 
 def fmt(v, unit):
-    return {"MiB": f"{v:.1f}", "KiB": f"{v:.0f}", "n": f"{v:.0f}"}.get(unit, f"{v:.2f}")
+    return {"MiB": f"{v:.1f}", "KiB": f"{v:.0f}", "n": f"{v:.0f}", "/s": f"{v:.1f}"}.get(unit, f"{v:.2f}")
+
+
+def target_cell(t):
+    if not t:
+        return ""
+    if "max_ratio" in t:
+        return f"<= {t['max_ratio']:.2f} {t['result']}"
+    if "min_ratio" in t:
+        return f">= {t['min_ratio']:.2f} {t['result']}"
+    return f"{t['target']} {t['result']}"
+
+
+def markdown(head, rows):
+    """A markdown table, the first column left-aligned, the others right."""
+    widths = [max(len(r[i]) for r in [head] + rows) for i in range(len(head))]
+
+    def line(r):
+        return "| " + " | ".join(c.ljust(w) if i == 0 else c.rjust(w) for i, (c, w) in enumerate(zip(r, widths))) + " |"
+
+    sep = "|" + "|".join(("-" * (w + 2)) if i == 0 else ("-" * (w + 1) + ":") for i, w in enumerate(widths)) + "|"
+    return "\n".join([line(head), sep] + [line(r) for r in rows])
 
 
 def table(results, names):
-    """A markdown table: per figure, median and [min, max] per runtime, ratio."""
+    """Per figure, median and [min, max] per runtime, husk/runc, target."""
     head = ["figure"]
     for n in names:
         head += [f"{n} median", f"{n} min..max"]
@@ -671,20 +938,36 @@ def table(results, names):
         ratio = results["ratios"].get(key)
         row.append(f"{ratio:.2f}" if ratio is not None else "")
         t = results["targets"].get(key)
-        if t and "max_ratio" in t:
-            row.append(f"<= {t['max_ratio']:.2f} {t['result']}")
-        elif t:
-            row.append(f"{t['target']} {t['result']}")
-        else:
-            row.append("")
+        row.append(target_cell(t) if t and t.get("base") != "floor" else "")
         rows.append(row)
-    widths = [max(len(r[i]) for r in [head] + rows) for i in range(len(head))]
+    return markdown(head, rows)
 
-    def line(r):
-        return "| " + " | ".join(c.ljust(w) if i == 0 else c.rjust(w) for i, (c, w) in enumerate(zip(r, widths))) + " |"
 
-    sep = "|" + "|".join(("-" * (w + 2)) if i == 0 else ("-" * (w + 1) + ":") for i, w in enumerate(widths)) + "|"
-    return "\n".join([line(head), sep] + [line(r) for r in rows])
+def floor_table(results):
+    """husk (and runc) over the floors: median and [min, max] of each floor,
+    the ratios of the medians, the floor targets."""
+    rts, vs = results["runtimes"], results["vs_floor"]
+    floors = [f for f in FLOORS if f in rts]
+    head = ["figure (ms)", "husk median"]
+    for f in floors:
+        head += [f"{f} median", f"{f} min..max"]
+    head += [f"husk/{f}" for f in floors] + [f"runc/{FLOORS[0]}", "target"]
+    labels = {k: label for k, label, _ in FIGURES}
+    rows = []
+    for key, fkey in FLOOR_OF.items():
+        if key not in vs:
+            continue
+        row = [f"{labels[key]} (floor: {'nsenter' if fkey == 'exec' else 'unshare+chroot'})",
+               fmt(rts["husk"]["figures"][key]["median"], "ms")]
+        for f in floors:
+            s = rts[f]["figures"].get(fkey)
+            row += [fmt(s["median"], "ms"), f"{fmt(s['min'], 'ms')}..{fmt(s['max'], 'ms')}"] if s else ["", ""]
+        for r in [f"husk/{f}" for f in floors] + [f"runc/{FLOORS[0]}"]:
+            row.append(f"{vs[key][r]:.2f}" if r in vs[key] else "")
+        t = results["targets"].get(key)
+        row.append(target_cell(t) if t and t.get("base") == "floor" else "")
+        rows.append(row)
+    return markdown(head, rows)
 
 
 def main():
@@ -696,7 +979,14 @@ def main():
     ap.add_argument("--rounds", type=int, default=30, help="measured rounds per figure (default 30, ~1 min)")
     ap.add_argument("--settle", type=float, default=100, help="quiet ms before each timed call (default 100)")
     ap.add_argument("--heavy-rounds", type=int, default=3,
-                    help=f"rounds with the {CONC_N}-concurrent figure (default 3; 0 skips it)")
+                    help=f"rounds with the heavy figures: {CONC_N} concurrent run -d, {BURST_N} concurrent "
+                    "create/start/delete, parallel throughput (default 3; 0 skips them)")
+    ap.add_argument("--no-floor", action="store_true", help="skip the floor rows (unshare+chroot, nsenter)")
+    ap.add_argument("--no-burst", action="store_true", help=f"skip the {BURST_N} concurrent create/start/delete")
+    ap.add_argument("--no-parallel", action="store_true",
+                    help=f"skip the throughput of {', '.join(map(str, PAR_LEVELS))} parallel runs")
+    ap.add_argument("--par-count", type=int, default=64,
+                    help=f"runs per runtime and parallelism level (default 64; at least {PAR_PER_WORKER} per worker)")
     ap.add_argument("--no-many", action="store_true", help=f"skip list/state with {STATE_N} containers")
     ap.add_argument("--warmup", type=int, default=3, help="discarded rounds first (default 3)")
     ap.add_argument("--no-containerd", action="store_true", help="skip the containerd figures (ctr_run, shim_rss_*)")
@@ -708,8 +998,8 @@ def main():
     ap.add_argument("--time-bin", default="/usr/bin/time", help="GNU time, for peak RSS")
     ap.add_argument("--json", default=os.path.join(HERE, "last-result.json"), help="result file")
     a = ap.parse_args()
-    if a.rounds < 1 or a.warmup < 0 or a.heavy_rounds < 0:
-        ap.error("--rounds must be >= 1 and --warmup >= 0")
+    if a.rounds < 1 or a.warmup < 0 or a.heavy_rounds < 0 or a.par_count < 1:
+        ap.error("--rounds and --par-count must be >= 1, --warmup and --heavy-rounds >= 0")
     if a.ctr_rounds < 1 or a.ctr_warmup < 0 or a.ctr_rss_rounds < 0:
         ap.error("--ctr-rounds must be >= 1, --ctr-warmup and --ctr-rss-rounds >= 0")
     sys.stdout.reconfigure(line_buffering=True)
@@ -723,6 +1013,8 @@ def main():
         sys.exit(f"runc binary {a.runc} not found: apt-get install runc")
     if not os.access(a.time_bin, os.X_OK):
         sys.exit(f"{a.time_bin} not found: apt-get install time (GNU time measures peak RSS)")
+    if not a.no_floor and not (resolve("unshare") and resolve("nsenter")):
+        sys.exit("unshare or nsenter not found (util-linux): needed for the floor rows, or pass --no-floor")
 
     signal.signal(signal.SIGINT, signal.default_int_handler)  # even if started with SIGINT ignored
     signal.signal(signal.SIGTERM, on_term)
@@ -753,7 +1045,10 @@ def main():
         if crun:
             runtimes.append(crun)
         names = [rt.name for rt in runtimes]
-        seal_steps = {"fig_run", "fig_run_warm", "fig_exec"}
+        # The floors: FLOORS[0] runs the run and exec floors, FLOORS[1] the
+        # run floor inside fresh cgroups.
+        floors = [] if a.no_floor else [Floor(FLOORS[0], work), Floor(FLOORS[1], work, cgroup_hierarchies())]
+        cleanup_list.extend(floors)
 
         results = {
             "date": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
@@ -769,6 +1064,17 @@ def main():
             "crun_skipped": crun_skip,
             "runtimes": {rt.name: {"path": rt.path, "version": rt.version(), "figures": {}} for rt in runtimes},
         }
+        cmd = shlex.join(FLOOR_ARGV + ["ROOTFS", "/bin/true"])
+        for fl in floors:
+            results["runtimes"][fl.name] = {"path": fl.path, "version": fl.version(), "figures": {}, "run": cmd}
+            if fl.hierarchies is None:
+                results["runtimes"][fl.name]["exec"] = shlex.join(EXEC_FLOOR_ARGV + ["PID", "/bin/true"])
+            else:
+                results["runtimes"][fl.name]["run"] = (
+                    "mkdir H/CG for each H in hierarchies (cpuset: cpus, mems from H); "
+                    f"/bin/sh -c 'for d in H/CG...; do echo $$ > $d/cgroup.procs; done; exec {cmd}'; "
+                    "rmdir H/CG...")
+                results["runtimes"][fl.name]["hierarchies"] = [h for h, _ in fl.hierarchies]
         print(f"husk bench: {a.rounds} rounds (+{a.warmup} warm-up), interleaved {', '.join(names)}")
         print(f"host: kernel {results['host']['kernel']}, {results['host']['cpus']} cpus, cgroup {results['host']['cgroup']}")
         for rt in runtimes:
@@ -776,31 +1082,44 @@ def main():
         if crun_skip:
             print(f"crun: skipped: {crun_skip}")
         print(f"peak RSS: {results['rss_method']}")
+        if floors:
+            print(f"floor: {cmd}; exec floor: {results['runtimes'][FLOORS[0]]['exec']}")
+            print(f"floor+cgroups: the floor in a fresh cgroup of each of {', '.join(results['runtimes'][FLOORS[1]]['hierarchies'])}")
 
-        samples = {n: {k: [] for k, _, _ in FIGURES if k != "binary"} for n in names + [husk_ro.name]}
+        samples = {n: {k: [] for k, _, _ in FIGURES if k != "binary"} for n in names + [husk_ro.name] + list(FLOORS)}
+        # (step, the runtimes that take turns at it, in order): husk-ro
+        # right after husk where the seal_* ratios need it, the floors right
+        # after the runtimes' run; fig_exec of husk also times the exec floor.
+        seal = runtimes[:1] + [husk_ro] + runtimes[1:]
         steps = [
-            bench.fig_run,
-            bench.fig_run_warm,
-            lambda rt: bench.fig_run_rss(rt, a.time_bin),
-            lambda rt: bench.fig_create_rss(rt, a.time_bin),
-            bench.fig_parts,
-            bench.fig_delete_force,
-            bench.fig_delete_force_stopped,
-            bench.fig_lifecycle,
-            bench.fig_exec,
+            (bench.fig_run, seal),
+            (bench.fig_floor, floors),
+            (bench.fig_run_warm, seal),
+            (lambda rt: bench.fig_run_rss(rt, a.time_bin), runtimes),
+            (lambda rt: bench.fig_create_rss(rt, a.time_bin), runtimes),
+            (bench.fig_parts, runtimes),
+            (bench.fig_delete_force, runtimes),
+            (bench.fig_delete_force_stopped, runtimes),
+            (bench.fig_lifecycle, runtimes),
+            (lambda rt: bench.fig_exec(rt, floors[0] if floors and rt is runtimes[0] else None), seal),
         ]
+        heavy = [(bench.fig_concurrent, runtimes)]
+        if not a.no_burst:
+            heavy.append((bench.fig_burst, runtimes))
+        if not a.no_parallel:
+            heavy += [(lambda rt, w=w: bench.fig_parallel(rt, w, max(a.par_count, PAR_PER_WORKER * w)), runtimes)
+                      for w in PAR_LEVELS]
         progress = sys.stderr.isatty()
         t_start = time.monotonic()
         for rnd in range(a.warmup + a.rounds):
             warm = rnd < a.warmup
-            heavy = [bench.fig_concurrent] if not warm and rnd - a.warmup < a.heavy_rounds else []
-            for step in steps + heavy:
-                seal = getattr(step, "__name__", "") in seal_steps
-                for rt in runtimes[:1] + [husk_ro] + runtimes[1:] if seal else runtimes:
+            for step, who in steps + (heavy if not warm and rnd - a.warmup < a.heavy_rounds else []):
+                for rt in who:
                     got = step(rt)
                     if not warm:
                         for k, v in got.items():
-                            samples[rt.name][k].append(v)
+                            name, k = k if isinstance(k, tuple) else (rt.name, k)
+                            samples[name][k].append(v)
             if progress:
                 tag = "warm-up" if warm else "round"
                 i = rnd + 1 if warm else rnd - a.warmup + 1
@@ -835,6 +1154,10 @@ def main():
         else:
             import containerd_bench
 
+            # containerd_bench may add figures and targets of its own.
+            FIGURES.extend(f for f in getattr(containerd_bench, "FIGURES", []) if f[0] not in {k for k, _, _ in FIGURES})
+            TARGETS.update(getattr(containerd_bench, "TARGETS", {}))
+            ABS_TARGETS.update(getattr(containerd_bench, "ABS_TARGETS", {}))
             skip = containerd_bench.missing(resolve(a.shim) or a.shim, husk)
             if skip:
                 print(f"containerd figures: skipped: {skip}")
@@ -848,16 +1171,17 @@ def main():
         if progress:
             print("\r" + " " * 40 + "\r", end="", file=sys.stderr, flush=True)
 
-        for rt in runtimes:
+        for rt in runtimes + floors:
             figs = results["runtimes"][rt.name]["figures"]
             for k, v in samples[rt.name].items():
                 if not v:
                     continue
                 figs[k] = summarize(v)
                 figs[k]["samples"] = [round(x, 4) for x in v]
-            size = os.path.getsize(rt.path)
-            figs["binary"] = summarize([size / 2**20])
-            figs["binary"]["bytes"] = size
+            if rt not in floors:
+                size = os.path.getsize(rt.path)
+                figs["binary"] = summarize([size / 2**20])
+                figs["binary"]["bytes"] = size
         results["runtimes"][husk_ro.name] = {"path": husk_ro.path, "version": "husk without the sealing re-exec",
                                              "figures": {k: summarize(v) for k, v in samples[husk_ro.name].items() if v}}
         hf, rf = results["runtimes"]["husk"]["figures"], results["runtimes"]["runc"]["figures"]
@@ -865,12 +1189,25 @@ def main():
         results["seal_cost"] = {k: hf[k]["median"] / rof[k]["median"] for k in rof if k in hf and rof[k]["median"] > 0}
         results["ratios"] = {k: hf[k]["median"] / rf[k]["median"] for k, _, u in FIGURES
                              if u != "n" and k in rf and rf[k]["median"] > 0}
+        # figure -> {"<runtime>/<floor>": ratio of the medians, "floor_figure": the floor's figure}
+        results["vs_floor"] = {}
+        for k, fk in FLOOR_OF.items():
+            vs = {}
+            for n in names:
+                for fl in floors:
+                    num, den = results["runtimes"][n]["figures"].get(k), results["runtimes"][fl.name]["figures"].get(fk)
+                    if num and den and den["median"] > 0:
+                        vs[f"{n}/{fl.name}"] = num["median"] / den["median"]
+            if vs:
+                results["vs_floor"][k] = dict(vs, floor_figure=fk)
         results["targets"] = {}
-        for k, (limit, desc) in TARGETS.items():
-            if k not in results["ratios"]:
+        for k, (base, op, limit, desc) in TARGETS.items():
+            r = results["ratios"].get(k) if base == "runc" else results["vs_floor"].get(k, {}).get(f"husk/{FLOORS[0]}")
+            if r is None:
                 continue
-            r = results["ratios"][k]
-            results["targets"][k] = {"max_ratio": limit, "ratio": r, "result": "PASS" if r <= limit else "MISS", "what": desc}
+            results["targets"][k] = {"base": base, ("max_ratio" if op == "le" else "min_ratio"): limit, "ratio": r,
+                                     "result": "PASS" if (r <= limit if op == "le" else r >= limit) else "MISS",
+                                     "what": desc}
         for k, (kind, limit, desc) in ABS_TARGETS.items():
             if k not in hf:
                 continue
@@ -887,6 +1224,9 @@ def main():
         print()
         print(table(results, names + [husk_ro.name]))
         print()
+        if results["vs_floor"]:
+            print(floor_table(results))
+            print()
         for k, r in results["seal_cost"].items():
             print(f"seal_{k}: husk / husk-ro = {r:.3f} (what re-executing from the sealed overlay costs)")
         for k, t in results["targets"].items():
