@@ -62,7 +62,7 @@ DEB_MAINTAINER  ?= husk developers <husk@localhost>
 SPEC_TESTS_HUSK_ARGS := --include-ignored --skip delete_created_without_force_fails
 
 .PHONY: all build docs install uninstall deb demo test test-unit test-spec test-spec-runc test-vm test-fuzz \
-	test-integration test-install test-systemd test-rootless test-checkpoint-vm test-systemd-vm soak bench bench-profile clean
+	test-profile test-integration test-install test-systemd test-rootless test-checkpoint-vm test-systemd-vm soak bench bench-profile clean
 
 all: build
 
@@ -152,7 +152,7 @@ demo: build
 	exit $$rc
 
 # Everything CI runs (.ci/run).
-test: test-unit test-spec test-spec-runc test-vm test-fuzz test-integration test-install test-systemd test-rootless test-checkpoint-vm
+test: test-unit test-spec test-spec-runc test-profile test-vm test-fuzz test-integration test-install test-systemd test-rootless test-checkpoint-vm
 
 test-unit:
 	$(CARGO) test --no-fail-fast -p husk -p containerd-shim-husk-v2
@@ -228,6 +228,10 @@ bench: build
 PROFILE_ROUNDS ?= 30
 bench-profile: build
 	$(PYTHON) integration/bench/profile.py --husk $(HUSK) --rounds $(PROFILE_ROUNDS)
+
+# make test's short version: 3 runs, each must log every phase.
+test-profile: build
+	timeout -k 10 300 $(PYTHON) integration/bench/profile.py --husk $(HUSK) --rounds 3 --warmup 1 --check
 
 clean:
 	$(CARGO) clean

@@ -81,6 +81,26 @@ def tmpfs_dir():
     return "/run"
 
 
+# Phases every `run` of the profile's config must log (a mount per default
+# mount: /proc stands for them).
+EXPECTED = ("create", "load_config", "cgroups", "clone", "wait_for_go", "namespaces", "mounts", "mount:/proc",
+            "devices", "pivot_root", "masked_readonly_sysctl", "process_setup", "state_publish", "start",
+            "start_to_execve", "wait", "delete", "remove_cgroups")
+
+
+def check(samples):
+    problems = []
+    for i, s in enumerate(samples):
+        names = {n for n, _, _ in s["phases"]}
+        missing = [n for n in EXPECTED if n not in names]
+        if missing:
+            problems.append(f"run {i}: no phase {', '.join(missing)}")
+        for n, st, d in s["phases"]:
+            if st < 0 or st + d > s["wall_ms"]:
+                problems.append(f"run {i}: phase {n} ({st:.3f} + {d:.3f} ms) outside the wall time {s['wall_ms']:.3f} ms")
+    return problems
+
+
 def run_floor(rootfs):
     t = time.monotonic()
     subprocess.run(["unshare", "--fork", "--pid", "--mount", "--uts", "--ipc", "--net", "--cgroup",
@@ -107,6 +127,9 @@ def main():
     ap.add_argument("--settle", type=float, default=100, help="quiet ms before each timed call")
     ap.add_argument("--root", help="husk --root (default: a temporary directory under /run)")
     ap.add_argument("--json", help="write every sample here")
+    ap.add_argument("--check", action="store_true",
+                    help="exit 1 unless every run logged the phases of EXPECTED, each within the run's wall "
+                         "time (make test runs a few rounds with it)")
     a = ap.parse_args()
     if os.geteuid() != 0:
         sys.exit("profile.py must run as root")
@@ -138,6 +161,13 @@ def main():
             walls.append(wall)
             samples.append({"wall_ms": wall, "floor_ms": fl, "phases": phases})
         report(samples, walls, floors)
+        if a.check:
+            problems = check(samples)
+            for p in problems:
+                print(f"FAIL: {p}", file=sys.stderr)
+            if problems:
+                sys.exit(1)
+            print(f"PASS: every run logged {', '.join(EXPECTED)} inside its wall time")
         if a.json:
             with open(a.json, "w") as f:
                 json.dump({"husk": a.husk, "rounds": a.rounds, "samples": samples}, f, indent=1)

@@ -182,6 +182,15 @@ mod tests {
     }
 
     #[test]
+    fn phase_lines_carry_the_monotonic_start() {
+        let start = monotonic();
+        assert!(start > 0.0);
+        let l = phase_line("mount:/proc", std::time::Duration::from_micros(1500), 12.5);
+        assert_eq!(l, "phase mount:/proc took 1.5ms start=12.500000");
+        assert!(monotonic() >= start);
+    }
+
+    #[test]
     fn text_lines_are_logrus_like() {
         let l = format_line(Format::Text, Level::WARN, "a b", "T");
         assert_eq!(l, "time=\"T\" level=warning msg=\"a b\"\n");
