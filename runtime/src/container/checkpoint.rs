@@ -36,12 +36,12 @@ pub struct CheckpointOptions {
 }
 
 /// `--manage-cgroups-mode` as CRIU's enum.
-pub fn cgroups_mode(mode: Option<&str>) -> Result<rpc::Criu_cg_mode, ContainerError> {
+pub fn cgroups_mode(mode: Option<&str>) -> Result<rpc::CgMode, ContainerError> {
     Ok(match mode.unwrap_or("soft") {
-        "soft" => rpc::Criu_cg_mode::SOFT,
-        "full" => rpc::Criu_cg_mode::FULL,
-        "strict" => rpc::Criu_cg_mode::STRICT,
-        "ignore" => rpc::Criu_cg_mode::IGNORE,
+        "soft" => rpc::CgMode::Soft,
+        "full" => rpc::CgMode::Full,
+        "strict" => rpc::CgMode::Strict,
+        "ignore" => rpc::CgMode::Ignore,
         other => return Err(ContainerError::Usage(format!("invalid --manage-cgroups-mode {other:?}: use soft, full, strict or ignore"))),
     })
 }
@@ -89,29 +89,31 @@ pub fn checkpoint(store: &Store, opts: &CheckpointOptions) -> Result<(), Contain
     let work = open_dir(&work_path, "work path")?;
     let log = work_path.join(if opts.pre_dump { "pre-dump.log" } else { "dump.log" });
 
-    let mut o = rpc::Criu_opts::new();
-    o.set_images_dir_fd(images.as_raw_fd());
-    o.set_work_dir_fd(work.as_raw_fd());
-    o.set_log_level(4);
-    o.set_log_file(log.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default());
-    o.set_root(st.rootfs.display().to_string());
-    o.set_pid(st.pid);
-    o.set_manage_cgroups(true);
-    o.set_manage_cgroups_mode(cgroups_mode(opts.manage_cgroups_mode.as_deref())?);
-    o.set_notify_scripts(true);
-    o.set_shell_job(opts.shell_job);
-    o.set_leave_running(opts.leave_running);
-    o.set_tcp_established(opts.tcp_established);
-    o.set_ext_unix_sk(opts.ext_unix_sk);
-    o.set_file_locks(opts.file_locks);
-    o.set_auto_dedup(opts.auto_dedup);
-    o.set_orphan_pts_master(true);
+    let mut o = rpc::Opts {
+        images_dir_fd: Some(images.as_raw_fd()),
+        work_dir_fd: Some(work.as_raw_fd()),
+        log_level: Some(4),
+        log_file: Some(log.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default()),
+        root: Some(st.rootfs.display().to_string()),
+        pid: Some(st.pid),
+        manage_cgroups: Some(true),
+        manage_cgroups_mode: Some(cgroups_mode(opts.manage_cgroups_mode.as_deref())?),
+        notify_scripts: Some(true),
+        shell_job: Some(opts.shell_job),
+        leave_running: Some(opts.leave_running),
+        tcp_established: Some(opts.tcp_established),
+        ext_unix_sk: Some(opts.ext_unix_sk),
+        file_locks: Some(opts.file_locks),
+        auto_dedup: Some(opts.auto_dedup),
+        orphan_pts_master: Some(true),
+        ..Default::default()
+    };
     // The status fd is husk's, as in runc (CRIU 3.15+): written and closed
     // at CRIU's `status-ready` (its page server listens), so a reader also
     // sees EOF then; CRIU is not given it.
     let mut status_fd = None;
     if opts.lazy_pages {
-        o.set_lazy_pages(true);
+        o.lazy_pages = Some(true);
         if let Some(fd) = opts.status_fd {
             // SAFETY: F_GETFL only reads the fd's flags.
             let fl = unsafe { libc::fcntl(fd, libc::F_GETFL) };
@@ -134,31 +136,25 @@ pub fn checkpoint(store: &Store, opts: &CheckpointOptions) -> Result<(), Contain
             .rsplit_once(':')
             .and_then(|(a, p)| Some((a, p.parse::<i32>().ok()?)))
             .ok_or_else(|| ContainerError::Usage(format!("invalid --page-server {ps:?}: use ADDRESS:PORT")))?;
-        let mut info = rpc::Criu_page_server_info::new();
-        info.set_address(addr.to_string());
-        info.set_port(port);
-        o.ps = protobuf::MessageField::some(info);
+        o.ps = Some(rpc::PageServerInfo { address: Some(addr.to_string()), port: Some(port) });
     }
     let flags = empty_ns_flags(&opts.empty_ns)?;
     if flags != 0 {
-        o.set_empty_ns(flags);
+        o.empty_ns = Some(flags);
     }
     if let Some(parent) = &opts.parent_path {
-        o.set_parent_img(parent.display().to_string());
+        o.parent_img = Some(parent.display().to_string());
     }
     if opts.pre_dump {
-        o.set_track_mem(true);
+        o.track_mem = Some(true);
     }
     // CRIU freezes the container through its freezer (v1) or cgroup.freeze.
     if let Some(f) = st.cgroup.as_ref().and_then(|c| c.freezer_dir()) {
-        o.set_freeze_cgroup(f.display().to_string());
+        o.freeze_cgroup = Some(f.display().to_string());
     }
     let in_userns = crate::criu::devices_are_binds(&spec);
     for e in crate::criu::external_mounts(&spec, &st.bundle, st.cgroup.as_ref(), in_userns, Some(st.pid)) {
-        let mut m = rpc::Ext_mount_map::new();
-        m.set_val(e.name().to_string());
-        m.set_key(e.key);
-        o.ext_mnt.push(m);
+        o.ext_mnt.push(rpc::ExtMount { val: e.name().to_string(), key: e.key });
     }
     // Which stdio the container had, for restore to hand in new pipes.
     let descriptors = crate::criu::descriptors(st.pid);
@@ -167,9 +163,8 @@ pub fn checkpoint(store: &Store, opts: &CheckpointOptions) -> Result<(), Contain
     let desc = opts.image_path.join(crate::criu::DESCRIPTORS);
     std::fs::write(&desc, fds).map_err(|e| ContainerError::Io(desc.clone(), e))?;
 
-    let mut req = rpc::Criu_req::new();
-    req.set_type(if opts.pre_dump { rpc::Criu_req_type::PRE_DUMP } else { rpc::Criu_req_type::DUMP });
-    req.opts = protobuf::MessageField::some(o);
+    let ty = if opts.pre_dump { rpc::ReqType::PreDump } else { rpc::ReqType::Dump };
+    let req = rpc::Req { ty, opts: Some(o), notify_success: None };
     let criu = opts.criu.as_deref().unwrap_or(crate::criu::DEFAULT_CRIU);
     let extra = vec![images.as_raw_fd(), work.as_raw_fd()];
     let swrk = Swrk::start(criu, &extra).map_err(|e| ContainerError::Init(e.to_string()))?;

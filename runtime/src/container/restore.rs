@@ -117,27 +117,29 @@ pub fn restore(store: &Store, opts: &RestoreOptions) -> Result<Restored, Contain
     crate::criu::make_mount_points(spec, &bundle.dir, &bundle.rootfs).map_err(ContainerError::Usage)?;
     let root = RootBind::new(&bundle.rootfs, dir.path().join("criu-root"))?;
 
-    let mut o = rpc::Criu_opts::new();
-    o.set_images_dir_fd(images.as_raw_fd());
-    o.set_work_dir_fd(work.as_raw_fd());
-    o.set_log_level(4);
-    o.set_log_file("restore.log".into());
-    o.set_evasive_devices(true);
-    o.set_rst_sibling(true);
-    o.set_root(root.0.display().to_string());
-    o.set_manage_cgroups(true);
-    o.set_manage_cgroups_mode(cgroups_mode(opts.manage_cgroups_mode.as_deref())?);
-    o.set_notify_scripts(true);
-    o.set_shell_job(opts.shell_job);
-    o.set_ext_unix_sk(opts.ext_unix_sk);
-    o.set_tcp_established(opts.tcp_established);
-    o.set_file_locks(opts.file_locks);
-    o.set_auto_dedup(opts.auto_dedup);
-    o.set_lazy_pages(opts.lazy_pages);
-    o.set_orphan_pts_master(terminal);
+    let mut o = rpc::Opts {
+        images_dir_fd: Some(images.as_raw_fd()),
+        work_dir_fd: Some(work.as_raw_fd()),
+        log_level: Some(4),
+        log_file: Some("restore.log".into()),
+        evasive_devices: Some(true),
+        rst_sibling: Some(true),
+        root: Some(root.0.display().to_string()),
+        manage_cgroups: Some(true),
+        manage_cgroups_mode: Some(cgroups_mode(opts.manage_cgroups_mode.as_deref())?),
+        notify_scripts: Some(true),
+        shell_job: Some(opts.shell_job),
+        ext_unix_sk: Some(opts.ext_unix_sk),
+        tcp_established: Some(opts.tcp_established),
+        file_locks: Some(opts.file_locks),
+        auto_dedup: Some(opts.auto_dedup),
+        lazy_pages: Some(opts.lazy_pages),
+        orphan_pts_master: Some(terminal),
+        ..Default::default()
+    };
     let flags = empty_ns_flags(&opts.empty_ns)?;
     if flags != 0 {
-        o.set_empty_ns(flags);
+        o.empty_ns = Some(flags);
     }
     let in_userns = crate::criu::devices_are_binds(spec);
     // Keyed by the names checkpoint gave them: the mount point, or
@@ -147,18 +149,11 @@ pub fn restore(store: &Store, opts: &RestoreOptions) -> Result<Restored, Contain
         names.entry(e.name().to_string()).or_insert(e.source);
     }
     for (name, source) in names {
-        let mut m = rpc::Ext_mount_map::new();
-        m.set_key(name);
-        m.set_val(source.display().to_string());
-        o.ext_mnt.push(m);
+        o.ext_mnt.push(rpc::ExtMount { key: name, val: source.display().to_string() });
     }
     for (ctrl, path) in crate::criu::cgroup_roots(&cgroup) {
-        let mut r = rpc::Cgroup_root::new();
-        if !ctrl.is_empty() {
-            r.set_ctrl(ctrl);
-        }
-        r.set_path(path);
-        o.cg_root.push(r);
+        let ctrl = (!ctrl.is_empty()).then_some(ctrl);
+        o.cg_root.push(rpc::CgroupRoot { ctrl, path });
     }
     // The container's pipes were its caller's (containerd's fifos, a
     // shell's pipe): ours stand in for them, as in runc.
@@ -166,10 +161,7 @@ pub fn restore(store: &Store, opts: &RestoreOptions) -> Result<Restored, Contain
     for (fd, what) in desc.iter().enumerate().take(3) {
         if crate::criu::inherited(what) {
             let ours = opts.stdio.map_or(fd as i32, |s| s[fd]);
-            let mut i = rpc::Inherit_fd::new();
-            i.set_key(what.clone());
-            i.set_fd(ours);
-            o.inherit_fd.push(i);
+            o.inherit_fd.push(rpc::InheritFd { key: what.clone(), fd: ours });
             extra.push(ours);
         }
     }
@@ -182,9 +174,7 @@ pub fn restore(store: &Store, opts: &RestoreOptions) -> Result<Restored, Contain
         _ => (None, None),
     };
 
-    let mut req = rpc::Criu_req::new();
-    req.set_type(rpc::Criu_req_type::RESTORE);
-    req.opts = protobuf::MessageField::some(o);
+    let req = rpc::Req { ty: rpc::ReqType::Restore, opts: Some(o), notify_success: None };
     let criu = opts.criu.as_deref().unwrap_or(crate::criu::DEFAULT_CRIU);
     let swrk = Swrk::start(criu, &extra).map_err(|e| ContainerError::Init(e.to_string()))?;
     // CRIU restores the processes into its own cgroups (then moves them to

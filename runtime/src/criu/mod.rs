@@ -4,6 +4,7 @@
 //! cgroups are, and which of its stdio were pipes (runc's
 //! descriptors.json, so that a restore can hand in new ones).
 
+pub mod rpc;
 pub mod swrk;
 
 use std::path::{Path, PathBuf};

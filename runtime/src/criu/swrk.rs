@@ -3,18 +3,15 @@
 //! then replies until the final one, answering each notification (the
 //! `setup-namespaces`, `post-restore`, `orphan-pts-master` ... callbacks).
 //!
-//! The messages are CRIU's own `rpc.proto`, as generated in the rust-criu
-//! crate; its `Criu` type is not used: it has no pre-dump, no cgroup roots
-//! and takes notifications through a plain function pointer, where husk
-//! needs the restored pid and the pty master in its own state.
+//! The messages are CRIU's own `rpc.proto`, the few husk uses, encoded
+//! and decoded by [`super::rpc`].
 
 use std::io::Write;
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
 use std::os::unix::process::CommandExt;
 use std::process::{Child, Command, Stdio};
 
-use protobuf::Message;
-pub use rust_criu::rust_criu_protobuf::rpc;
+pub use super::rpc;
 
 #[derive(Debug, thiserror::Error)]
 pub enum SwrkError {
@@ -23,7 +20,7 @@ pub enum SwrkError {
     #[error("talking to criu: {0}")]
     Io(#[from] std::io::Error),
     #[error("criu's RPC message: {0}")]
-    Proto(#[from] protobuf::Error),
+    Proto(#[from] rpc::RpcError),
     #[error("criu failed ({what}): {msg}")]
     Failed { what: String, msg: String },
     #[error("{0}")]
@@ -79,35 +76,33 @@ impl Swrk {
     /// action (criu undoes it) and is the error returned.
     pub fn call(
         mut self,
-        req: rpc::Criu_req,
+        req: rpc::Req,
         mut notify: impl FnMut(&str, i32, Option<OwnedFd>) -> Result<(), String>,
-    ) -> Result<rpc::Criu_resp, SwrkError> {
-        let want = req.type_();
-        self.sock.write_all(&req.write_to_bytes()?)?;
+    ) -> Result<rpc::Resp, SwrkError> {
+        let want = req.ty;
+        self.sock.write_all(&req.encode())?;
         let res = loop {
             let (data, fd) = recv(self.sock.as_raw_fd())?;
-            let resp = rpc::Criu_resp::parse_from_bytes(&data)?;
-            if resp.type_() == rpc::Criu_req_type::NOTIFY {
+            let resp = rpc::Resp::decode(&data)?;
+            if resp.ty == rpc::ReqType::Notify {
                 let n = &resp.notify;
-                let r = notify(n.script(), n.pid(), fd);
-                let mut ack = rpc::Criu_req::new();
-                ack.set_type(rpc::Criu_req_type::NOTIFY);
-                ack.set_notify_success(r.is_ok());
-                self.sock.write_all(&ack.write_to_bytes()?)?;
+                let r = notify(&n.script, n.pid, fd);
+                let ack = rpc::Req { ty: rpc::ReqType::Notify, notify_success: Some(r.is_ok()), ..Default::default() };
+                self.sock.write_all(&ack.encode())?;
                 if let Err(e) = r {
-                    break Err(SwrkError::Notify(format!("{}: {e}", n.script())));
+                    break Err(SwrkError::Notify(format!("{}: {e}", n.script)));
                 }
                 continue;
             }
-            if !resp.success() {
-                let mut msg = resp.cr_errmsg().to_string();
+            if !resp.success {
+                let mut msg = resp.cr_errmsg;
                 if msg.is_empty() {
-                    msg = format!("errno {}", resp.cr_errno());
+                    msg = format!("errno {}", resp.cr_errno);
                 }
                 break Err(SwrkError::Failed { what: format!("{want:?}"), msg });
             }
-            if resp.type_() != want {
-                break Err(SwrkError::Failed { what: format!("{want:?}"), msg: format!("unexpected reply {:?}", resp.type_()) });
+            if resp.ty != want {
+                break Err(SwrkError::Failed { what: format!("{want:?}"), msg: format!("unexpected reply {:?}", resp.ty) });
             }
             break Ok(resp);
         };
