@@ -30,8 +30,33 @@ namespace (husk-bench-<pid>). Figures, per runtime path:
                checked (1) and stored in the JSON. shim_rss_1 is the same
                shim with only the first container of the group running.
                Measured in the first --ctr-rss-rounds measured rounds.
+  shim_rss_pod VmRSS (KiB) of the one shim serving a pod of 2 running
+               `sleep 1000` containers (grouped by the same annotation) after
+               traffic on both: --pod-execs (10) `ctr tasks exec <id> true`
+               each, then `ctr tasks ps`, `pause`, `resume` and `metrics`
+               each; read after a --settle pause. What a CRI pod's shim
+               holds once kubelet's exec probes and stats have run.
+               Target: husk's <= 2560 KiB (2.5 MiB). Beside it, from the
+               same /proc/<pid>/status read:
+  shim_rss_pod_anon  RssAnon: private memory (heap, thread stacks, data
+               written to); what each further pod costs the host.
+  shim_rss_pod_file  RssFile: the pages of the shim's executable (and any
+               file) mapped in: page cache, shared by every shim running the
+               same binary, counted in full in each one's VmRSS.
+  shim_pod_threads   the shim's threads at that point.
+               Measured in the same rounds as shim_rss_1/5.
   shim_binary  size of the shim binary (containerd-shim-husk-v2 vs
                containerd-shim-runc-v2; neither includes the runtime it runs).
+
+Run on its own (root; needs `make build`), only some of these figures:
+
+  python3 integration/bench/containerd_bench.py --only pod --rss-rounds 3
+
+(--only takes a comma-separated list of run, rss, pod; default all three;
+--help for the rest). It prints a table of medians and the targets, and
+writes integration/bench/last-containerd.json. From bench.py the figures
+join its table and JSON (this module adds its rows and the shim_rss_pod
+target to bench.FIGURES / bench.ABS_TARGETS when imported).
 
 Everything is undone on success, failure, Ctrl-C or SIGTERM: tasks killed
 and deleted and containers removed through ctr, containerd stopped by its
@@ -64,9 +89,35 @@ IMAGE = "husk-bench:latest"
 REF = "docker.io/library/" + IMAGE
 GROUP_ANNOTATION = "io.containerd.runc.v2.group"
 RSS_N = 5  # containers in one shim for shim_rss_5
+POD_N = 2  # containers of the pod for shim_rss_pod
+POD_EXECS = 10  # default execs into each of them
+POD_TARGET_KIB = 2560.0
 RUNTIMES = (("husk", "io.containerd.husk.v2"), ("runc", "io.containerd.runc.v2"))
 CTR_TIMEOUT = 60.0
 STOP_WAIT = 10.0
+
+
+# Rows and target of this module's own figures in bench.py's table (after
+# shim_rss_5), added when bench.py imports this module.
+POD_FIGURES = [
+    ("shim_rss_pod", f"containerd: shim RSS, pod of {POD_N} after traffic", "KiB"),
+    ("shim_rss_pod_anon", "containerd: pod shim RssAnon (private)", "KiB"),
+    ("shim_rss_pod_file", "containerd: pod shim RssFile (shared text)", "KiB"),
+    ("shim_pod_threads", "containerd: pod shim threads", "n"),
+]
+POD_TARGET = ("le", POD_TARGET_KIB, f"husk shim RSS for a pod of {POD_N} after exec/ps/pause/metrics traffic "
+              f"median <= 2.5 MiB ({POD_TARGET_KIB:.0f} KiB)")
+
+
+def register_figures():
+    keys = [k for k, _, _ in bench.FIGURES]
+    if "shim_rss_pod" not in keys:
+        at = keys.index("shim_rss_5") + 1 if "shim_rss_5" in keys else len(keys)
+        bench.FIGURES[at:at] = POD_FIGURES
+    bench.ABS_TARGETS.setdefault("shim_rss_pod", POD_TARGET)
+
+
+register_figures()
 
 
 def missing(shim, husk):
@@ -358,6 +409,51 @@ disabled_plugins = ["io.containerd.grpc.v1.cri"]
         bench.reap_orphans()
         return got, info
 
+    def fig_shim_rss_pod(self, rt, execs):
+        """shim_rss_pod and its parts: one shim, a pod of POD_N, after traffic."""
+        group = self.new_id(f"pod-{rt.name}")
+        ids, fds = [], []
+        try:
+            for _ in range(POD_N):
+                cid = self.new_id(f"pod-{rt.name}")
+                ids.append(cid)
+                rt.call(["run", "-d", "--null-io", "--fifo-dir", self.fifo, "--runtime", rt.runtime,
+                         "--annotation", f"{GROUP_ANNOTATION}={group}", REF, cid, "sleep", "1000"], timeout=CTR_TIMEOUT)
+            # What a kubelet does to a pod: exec probes, ps, stats; pause
+            # and resume as well (they touch the freezer code paths).
+            for k in range(execs):
+                for cid in ids:
+                    rt.call(["task", "exec", "--fifo-dir", self.fifo, "--exec-id", f"x{k}", cid, "true"],
+                            timeout=CTR_TIMEOUT)
+            for cid in ids:
+                for args in (["task", "ps", cid], ["task", "pause", cid], ["task", "resume", cid],
+                             ["task", "metrics", cid]):
+                    rt.call(args, timeout=CTR_TIMEOUT)
+            self.settle()
+            shims = self.shims_of(rt, ids)
+            parts = {pid: {f: status_field(pid, f) or 0 for f in ("RssAnon", "RssFile", "RssShmem", "Threads")}
+                     for pid in shims}
+            got = {
+                "shim_rss_pod": float(sum(shims.values())),
+                "shim_rss_pod_anon": float(sum(p["RssAnon"] for p in parts.values())),
+                "shim_rss_pod_file": float(sum(p["RssFile"] for p in parts.values())),
+                "shim_pod_threads": float(sum(p["Threads"] for p in parts.values())),
+            }
+            info = {"shims_pod": len(shims), "pod_status": {str(pid): dict(parts[pid], VmRSS=shims[pid]) for pid in shims}}
+            for pid in shims:
+                try:
+                    fds.append(os.pidfd_open(pid))
+                except OSError:
+                    pass
+        finally:
+            self.remove(ids)
+        if not wait_pidfds(fds, STOP_WAIT):
+            print(f"{rt.name}: shim still running {STOP_WAIT:.0f} s after its tasks were deleted", file=sys.stderr)
+        for fd in fds:
+            os.close(fd)
+        bench.reap_orphans()
+        return got, info
+
     def remove(self, ids):
         """Kill and delete the tasks and containers of ids (whatever state they are in)."""
         if not ids:
@@ -483,34 +579,51 @@ disabled_plugins = ["io.containerd.grpc.v1.cri"]
         return left
 
 
-def run(husk, shim, settle_ms, rounds, warmup, rss_rounds, leftovers, progress=False):
+FIGURE_SETS = ("run", "rss", "pod")  # ctr_run; shim_rss_1/5; shim_rss_pod and its parts
+
+
+def run(husk, shim, settle_ms, rounds, warmup, rss_rounds, leftovers, progress=False, only=FIGURE_SETS,
+        pod_execs=POD_EXECS):
     """Measure; return ({runtime name: {figure: [samples]}}, info for the JSON).
 
-    Cleanup problems are appended to `leftovers`, also when this raises."""
+    `only`: which of FIGURE_SETS to measure (shim_binary always). Cleanup
+    problems are appended to `leftovers`, also when this raises."""
     cd = Containerd(husk, shim, settle_ms)
     samples = {n: {} for n, _ in RUNTIMES}
-    info = {"namespace": cd.ns, "rounds": rounds, "warmup": warmup, "rss_rounds": min(rss_rounds, rounds),
-            "group_annotation": GROUP_ANNOTATION, "shims_per_group": {n: [] for n, _ in RUNTIMES}}
+    rss_rounds = min(rss_rounds, rounds)
+    info = {"namespace": cd.ns, "figures": list(only), "rounds": rounds, "warmup": warmup, "rss_rounds": rss_rounds,
+            "group_annotation": GROUP_ANNOTATION, "shims_per_group": {n: [] for n, _ in RUNTIMES},
+            "pod": {"containers": POD_N, "execs_each": pod_execs, "rounds": {n: [] for n, _ in RUNTIMES}}}
     try:
         cd.start()
         info["versions"] = v = cd.versions()
         print(f"containerd: {v['containerd']}, namespace {cd.ns}; husk = {v['husk_shim']} (io.containerd.husk.v2), "
-              f"runc = {v['runc_shim']} (io.containerd.runc.v2) + runc; ctr_run {rounds} rounds (+{warmup} warm-up), "
-              f"shim RSS in {min(rss_rounds, rounds)}, {RSS_N} containers grouped by {GROUP_ANNOTATION}")
+              f"runc = {v['runc_shim']} (io.containerd.runc.v2) + runc"
+              + (f"; ctr_run {rounds} rounds (+{warmup} warm-up)" if "run" in only else "")
+              + (f"; shim RSS in {rss_rounds} rounds" if {"rss", "pod"} & set(only) else "")
+              + (f", {RSS_N} containers grouped by {GROUP_ANNOTATION}" if "rss" in only else "")
+              + (f", a pod of {POD_N} after {pod_execs} execs each, ps, pause, resume, metrics" if "pod" in only else ""))
         t0 = time.monotonic()
         for rnd in range(warmup + rounds):
             warm = rnd < warmup
-            for rt in cd.rts:
-                got = cd.fig_ctr_run(rt)
-                if not warm:
-                    for k, v in got.items():
-                        samples[rt.name].setdefault(k, []).append(v)
+            if "run" in only:
+                for rt in cd.rts:
+                    got = cd.fig_ctr_run(rt)
+                    if not warm:
+                        for k, v in got.items():
+                            samples[rt.name].setdefault(k, []).append(v)
             if not warm and rnd - warmup < rss_rounds:
                 for rt in cd.rts:
-                    got, shims = cd.fig_shim_rss(rt)
-                    for k, v in got.items():
-                        samples[rt.name].setdefault(k, []).append(v)
-                    info["shims_per_group"][rt.name].append(shims)
+                    if "rss" in only:
+                        got, shims = cd.fig_shim_rss(rt)
+                        for k, v in got.items():
+                            samples[rt.name].setdefault(k, []).append(v)
+                        info["shims_per_group"][rt.name].append(shims)
+                    if "pod" in only:
+                        got, pod = cd.fig_shim_rss_pod(rt, pod_execs)
+                        for k, v in got.items():
+                            samples[rt.name].setdefault(k, []).append(v)
+                        info["pod"]["rounds"][rt.name].append(pod)
             if progress:
                 tag, i, n = ("ctr warm-up", rnd + 1, warmup) if warm else ("ctr round", rnd - warmup + 1, rounds)
                 print(f"\r{tag} {i}/{n} ({time.monotonic() - t0:.0f} s)   ", end="", file=sys.stderr, flush=True)
@@ -520,11 +633,103 @@ def run(husk, shim, settle_ms, rounds, warmup, rss_rounds, leftovers, progress=F
             if any(g.get(f"shims_{RSS_N}") != 1 for g in groups):
                 print(f"note: {name}: {RSS_N} grouped containers were served by more than one shim: {groups}",
                       file=sys.stderr)
+        for name, pods in info["pod"]["rounds"].items():
+            if any(p.get("shims_pod") != 1 for p in pods):
+                print(f"note: {name}: the pod's {POD_N} containers were served by more than one shim "
+                      f"(shim_rss_pod is their sum): {pods}", file=sys.stderr)
     finally:
         with bench.signals_ignored():
             leftovers += cd.cleanup()
     return samples, info
 
 
+def main():
+    """The containerd figures alone (bench.py runs them after its own)."""
+    import argparse
+    import datetime
+
+    ap = argparse.ArgumentParser(description="containerd figures: husk's shim vs the runc shim + runc",
+                                 epilog=__doc__.split("\n\n", 1)[1], formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--husk", default=os.path.join(bench.BIN, "husk"))
+    ap.add_argument("--shim", default=os.path.join(os.path.dirname(bench.BIN), "release-shim", "containerd-shim-husk-v2"))
+    ap.add_argument("--only", default=",".join(FIGURE_SETS),
+                    help="comma-separated figure sets: run (ctr_run), rss (shim_rss_1/5), pod (shim_rss_pod); default all")
+    ap.add_argument("--rounds", type=int, default=10, help="measured ctr_run rounds (default 10)")
+    ap.add_argument("--warmup", type=int, default=2, help="discarded ctr_run rounds first (default 2)")
+    ap.add_argument("--rss-rounds", type=int, default=3, help="rounds with the shim RSS figures (default 3)")
+    ap.add_argument("--pod-execs", type=int, default=POD_EXECS, help=f"execs into each pod container (default {POD_EXECS})")
+    ap.add_argument("--settle", type=float, default=100, help="quiet ms before each measurement (default 100)")
+    ap.add_argument("--json", default=os.path.join(HERE, "last-containerd.json"), help="result file")
+    a = ap.parse_args()
+    only = tuple(x for x in a.only.split(",") if x)
+    if not only or set(only) - set(FIGURE_SETS):
+        ap.error(f"--only takes a comma-separated list of {', '.join(FIGURE_SETS)}")
+    if a.rounds < 1 or a.warmup < 0 or a.rss_rounds < 0 or a.pod_execs < 0:
+        ap.error("--rounds must be >= 1, --warmup, --rss-rounds and --pod-execs >= 0")
+    rounds, warmup = a.rounds, a.warmup
+    if "run" not in only:
+        if a.rss_rounds < 1:
+            ap.error("--rss-rounds must be >= 1 without ctr_run")
+        rounds, warmup = a.rss_rounds, 0
+    sys.stdout.reconfigure(line_buffering=True)
+    if os.geteuid() != 0:
+        sys.exit("containerd_bench.py needs root (it runs containerd)")
+    husk, shim = bench.resolve(a.husk), bench.resolve(a.shim)
+    why = missing(shim or a.shim, husk or a.husk)
+    if why:
+        sys.exit(f"containerd figures: {why}")
+    signal.signal(signal.SIGINT, signal.default_int_handler)
+    signal.signal(signal.SIGTERM, bench.on_term)
+    signal.signal(signal.SIGHUP, bench.on_term)
+    bench.set_child_subreaper()
+    leftovers, ok = [], False
+    try:
+        samples, info = run(husk, shim, a.settle, rounds, warmup, a.rss_rounds, leftovers, sys.stderr.isatty(),
+                            only=only, pod_execs=a.pod_execs)
+        if sys.stderr.isatty():
+            print("\r" + " " * 40 + "\r", end="", file=sys.stderr, flush=True)
+        names = [n for n, _ in RUNTIMES]
+        results = {"date": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
+                   "kernel": os.uname().release, "containerd": info, "runtimes": {}, "ratios": {}, "targets": {}}
+        for n in names:
+            results["runtimes"][n] = {"figures": {k: dict(bench.summarize(v), samples=[round(x, 4) for x in v])
+                                                  for k, v in samples[n].items() if v}}
+        hf, rf = results["runtimes"]["husk"]["figures"], results["runtimes"]["runc"]["figures"]
+        results["ratios"] = {k: hf[k]["median"] / rf[k]["median"] for k, _, u in bench.FIGURES
+                             if u != "n" and k in hf and k in rf and rf[k]["median"] > 0}
+        for k, (limit, desc) in bench.TARGETS.items():
+            if k in results["ratios"]:
+                r = results["ratios"][k]
+                results["targets"][k] = {"max_ratio": limit, "ratio": r, "result": "PASS" if r <= limit else "MISS",
+                                         "what": desc}
+        for k, (kind, limit, desc) in bench.ABS_TARGETS.items():
+            if k in hf and kind in ("lt", "le"):
+                v = hf[k]["median"]
+                good = v < limit if kind == "lt" else v <= limit
+                results["targets"][k] = {"target": f"{'<' if kind == 'lt' else '<='} {limit:g}", "value": v,
+                                         "result": "PASS" if good else "MISS", "what": desc}
+        print()
+        print(bench.table(results, names))
+        print()
+        for t in results["targets"].values():
+            if "ratio" in t:
+                print(f"{t['result']}: {t['what']} (ratio {t['ratio']:.3f})")
+            else:
+                print(f"{t['result']}: {t['what']} (value {t['value']:.2f})")
+        with open(a.json, "w") as f:
+            json.dump(results, f, indent=2)
+            f.write("\n")
+        print(f"results: {a.json}")
+        ok = True
+    except bench.BenchError as e:
+        print(f"\ncontainerd bench failed: {e}", file=sys.stderr)
+    except (KeyboardInterrupt, bench.Terminated) as e:
+        print(f"\ninterrupted ({type(e).__name__}) after: {bench.LAST_CALL}; cleaning up", file=sys.stderr)
+    finally:
+        for msg in leftovers:
+            print(f"LEFTOVER: {msg}", file=sys.stderr)
+    sys.exit(0 if ok and not leftovers else 1)
+
+
 if __name__ == "__main__":
-    sys.exit("run integration/bench/bench.py (it calls this module)")
+    main()

@@ -78,16 +78,24 @@ pub fn serve(flags: &Flags) -> Result<(), ServeError> {
         .into_iter()
         .map(|(k, v)| (k.replacen("/containerd.task.v3.", "/containerd.task.v2.", 1), v))
         .collect();
-    // Few idle workers per connection (more start when all are busy, as
-    // with blocking Waits): threads are most of an idle shim's memory.
+    // One idle worker per connection, and a worker that has served a
+    // request exits rather than wait for the next one if another is idle
+    // (ttrpc: a worker leaves when idle ones would exceed the maximum; it
+    // starts one when none is left, so a blocking Wait never holds up the
+    // connection). Each request thus runs on a fresh thread whose stack is
+    // unmapped when it ends: create, start and exec touch ~50 KiB of stack
+    // in husk's code, which an idle worker kept resident for the shim's
+    // life, 8 of them in a pod of 2 after some execs (~400 KiB). A thread
+    // costs ~30 us to start. `start` refuses default == min, hence
+    // start_listen, which is `start` without that check.
     let mut server = Server::new()
-        .set_thread_count_default(2)
+        .set_thread_count_default(1)
         .set_thread_count_min(1)
-        .set_thread_count_max(16)
+        .set_thread_count_max(1)
         .add_listener(listener.into_raw_fd())?
         .register_service(v3)
         .register_service(v2);
-    server.start()?;
+    server.start_listen()?;
     signal_started();
     std::thread::spawn(move || handle_signals(&mut signals));
     exit.wait();

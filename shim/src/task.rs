@@ -783,10 +783,8 @@ impl containerd_shim::Task for TaskService {
     fn stats(&self, _: &TtrpcContext, req: api::StatsRequest) -> TtrpcResult<api::StatsResponse> {
         let ev = cgroup_ops::stats(&self.inner.store, &req.id).map_err(ShimError::from)?;
         let stats = ev.data.ok_or_else(|| ShimError::NotFound(format!("no stats for container {}", req.id)))?;
-        let (m, type_url) = crate::metrics::for_host(&stats);
-        let value = m
-            .write_to_bytes_dyn()
-            .map_err(|e| ShimError::Io("encoding metrics".into(), std::io::Error::other(e.to_string())))?;
+        let (value, type_url) = crate::metrics::for_host(&stats);
+        let value = value.map_err(|e| ShimError::Io("encoding metrics".into(), std::io::Error::other(e.to_string())))?;
         let any = Any { type_url: type_url.into(), value, ..Default::default() };
         Ok(api::StatsResponse { stats: MessageField::some(any), ..Default::default() })
     }
