@@ -62,11 +62,12 @@ suite() {
         shim_pid=$(pids_mentioning "-id $d" | head -1)
         rss=$(awk '/VmRSS/ { print $2 }' "/proc/$shim_pid/status" 2>/dev/null)
         echo "  .. husk shim RSS with one container: ${rss:-?} kB ($(grep -E '^(Rss|Anonymous|Shared_Clean|Private_Clean)' "/proc/$shim_pid/smaps_rollup" 2>/dev/null | tr -s ' ' | tr '\n' ' '); $(ls "/proc/$shim_pid/task" 2>/dev/null | wc -l) threads)" >&2
-        # make bench's idle shim with one container is ~2.3 MiB (goal 3
-        # MiB), most of it the static binary's own pages; this one has
-        # served exec, ps, pause, resume and metrics, and measures ~3.1 MiB.
+        # This shim has served exec, ps, pause, resume and metrics and
+        # measures ~2.1 MiB (3.1 before metrics stopped building protobuf's
+        # reflection tables and idle ttrpc workers stopped keeping their
+        # stacks); the performance issue's goal is 2.5 MiB for a pod.
         # Guards against regressions (HUSK_SHIM_RSS_KB).
-        local limit=${HUSK_SHIM_RSS_KB:-3584}
+        local limit=${HUSK_SHIM_RSS_KB:-2560}
         if [ -n "$rss" ] && [ "$rss" -lt "$limit" ]; then pass "husk: shim RSS ${rss} kB < ${limit} kB"; else fail "husk: shim RSS < ${limit} kB" "${rss:-?} kB"; fi
         # ctr gives every exec a stdin fifo, and opens its end only while
         # its process runs: a shim waiting in open(2) for it kept one
