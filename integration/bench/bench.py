@@ -285,6 +285,23 @@ def reap_orphans():
             return
 
 
+def reap_or_kill(pid, timeout):
+    """Wait up to timeout s for our child pid (its process group killed
+    after that), then reap it."""
+    try:
+        pidfd = os.pidfd_open(pid)
+    except ProcessLookupError:
+        return
+    try:
+        if not wait_exit(pidfd, timeout):
+            os.killpg(pid, signal.SIGKILL)
+        os.waitpid(pid, 0)
+    except ChildProcessError:
+        pass
+    finally:
+        os.close(pidfd)
+
+
 def wait_exit(pidfd, timeout):
     p = select.poll()
     p.register(pidfd, select.POLLIN)
@@ -365,18 +382,7 @@ class Runtime:
         """Interrupted mid-call: let the runtime finish (bounded), then kill it."""
         pid, self.inflight = self.inflight, None
         with signals_ignored():
-            try:
-                pidfd = os.pidfd_open(pid)
-            except ProcessLookupError:
-                return
-            try:
-                if not wait_exit(pidfd, CALL_TIMEOUT):
-                    os.killpg(pid, signal.SIGKILL)
-                os.waitpid(pid, 0)
-            except ChildProcessError:
-                pass
-            finally:
-                os.close(pidfd)
+            reap_or_kill(pid, CALL_TIMEOUT)
 
     def run_jobs(self, jobs, width, errdir, timeout=CALL_TIMEOUT):
         """Run the calls `jobs` (arg lists for this runtime) with at most
@@ -431,18 +437,7 @@ class Runtime:
         with signals_ignored():
             deadline = time.monotonic() + CALL_TIMEOUT
             for pid in self.procs:
-                try:
-                    pidfd = os.pidfd_open(pid)
-                except ProcessLookupError:
-                    continue
-                try:
-                    if not wait_exit(pidfd, max(0.1, deadline - time.monotonic())):
-                        os.killpg(pid, signal.SIGKILL)
-                    os.waitpid(pid, 0)
-                except ChildProcessError:
-                    pass
-                finally:
-                    os.close(pidfd)
+                reap_or_kill(pid, max(0.1, deadline - time.monotonic()))
             self.procs = []
 
     def remove_copies(self):

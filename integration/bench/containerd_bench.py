@@ -190,6 +190,27 @@ def wait_pidfds(pidfds, timeout):
     return True
 
 
+def open_pidfds(pids):
+    """pidfds of those of pids still alive."""
+    fds = []
+    for pid in pids:
+        try:
+            fds.append(os.pidfd_open(pid))
+        except OSError:
+            pass
+    return fds
+
+
+def await_exit(rt, fds):
+    """Let the shims of fds exit before the next figure (containerd shuts
+    one down once its last task is deleted), then close the fds."""
+    if not wait_pidfds(fds, STOP_WAIT):
+        print(f"{rt.name}: shim still running {STOP_WAIT:.0f} s after its tasks were deleted", file=sys.stderr)
+    for fd in fds:
+        os.close(fd)
+    bench.reap_orphans()
+
+
 def kill_pids(pids, check=lambda pid: True, timeout=5.0):
     """SIGKILL each pid (through a pidfd, re-checked after opening it) and wait."""
     fds = []
@@ -393,20 +414,10 @@ disabled_plugins = ["io.containerd.grpc.v1.cri"]
                     shims = self.shims_of(rt, ids)
                     got[f"shim_rss_{i + 1}"] = float(sum(shims.values()))
                     info[f"shims_{i + 1}"] = len(shims)
-            for pid in shims:
-                try:
-                    fds.append(os.pidfd_open(pid))
-                except OSError:
-                    pass
+            fds = open_pidfds(shims)
         finally:
             self.remove(ids)
-        # Let the shim exit before the next figure (containerd shuts it
-        # down once its last task is deleted).
-        if not wait_pidfds(fds, STOP_WAIT):
-            print(f"{rt.name}: shim still running {STOP_WAIT:.0f} s after its tasks were deleted", file=sys.stderr)
-        for fd in fds:
-            os.close(fd)
-        bench.reap_orphans()
+        await_exit(rt, fds)
         return got, info
 
     def fig_shim_rss_pod(self, rt, execs):
@@ -440,18 +451,10 @@ disabled_plugins = ["io.containerd.grpc.v1.cri"]
                 "shim_pod_threads": float(sum(p["Threads"] for p in parts.values())),
             }
             info = {"shims_pod": len(shims), "pod_status": {str(pid): dict(parts[pid], VmRSS=shims[pid]) for pid in shims}}
-            for pid in shims:
-                try:
-                    fds.append(os.pidfd_open(pid))
-                except OSError:
-                    pass
+            fds = open_pidfds(shims)
         finally:
             self.remove(ids)
-        if not wait_pidfds(fds, STOP_WAIT):
-            print(f"{rt.name}: shim still running {STOP_WAIT:.0f} s after its tasks were deleted", file=sys.stderr)
-        for fd in fds:
-            os.close(fd)
-        bench.reap_orphans()
+        await_exit(rt, fds)
         return got, info
 
     def remove(self, ids):
