@@ -179,68 +179,26 @@ pub fn create_for_unit(placements: Vec<Placement>, unit: &str, user: bool) -> Re
 
 fn create_with(placements: Vec<Placement>, unit: Option<&str>) -> Result<CgroupRecord, CgroupError> {
     let refuse_busy = unit.is_none();
-    // What each placement made (kept on failure too, to be removed).
-    let make = |p: &Placement| -> (Result<(), CgroupError>, Vec<PathBuf>) {
-        let mut created = Vec::new();
-        if p.systemd {
-            return (Ok(()), created);
-        }
-        let phase = crate::logging::Phase::start();
-        let r = create_one(p, &mut created, refuse_busy);
-        if let Some(phase) = phase {
-            phase.done(format_args!("cgroup_mkdir:{}", p.controllers.join(",")));
-        }
-        (r, created)
-    };
-    // A v1 cpuset directory is the slow one (its cpus and mems are copied
-    // from the parent: ~0.3 of the ~0.8 ms all ten hierarchies take on a
-    // hybrid host): a second thread makes it while this one makes the
-    // others. Joined here, long before anything forks; made inline if no
-    // thread can be had.
-    let outcomes = std::thread::scope(|s| {
-        let side = placements
-            .iter()
-            .position(|p| p.kind == Kind::V1 && !p.systemd && p.controllers.iter().any(|c| c == "cpuset"))
-            .filter(|_| placements.len() > 1)
-            .and_then(|i| {
-                let (p, make) = (&placements[i], &make);
-                std::thread::Builder::new().spawn_scoped(s, move || make(p)).ok().map(|h| (i, h))
-            });
-        let mut out: Vec<_> = placements
-            .iter()
-            .enumerate()
-            .map(|(i, p)| match &side {
-                Some((j, _)) if *j == i => (Ok(()), Vec::new()),
-                _ => make(p),
-            })
-            .collect();
-        if let Some((i, h)) = side {
-            let lost = || (Err(CgroupError::Io(placements[i].path.clone(), std::io::Error::other("cgroup thread failed"))), Vec::new());
-            out[i] = h.join().unwrap_or_else(|_| lost());
-        }
-        out
-    });
     let mut rec = CgroupRecord {
         placements: Vec::new(),
         created: Vec::new(),
         systemd_unit: unit.map(String::from),
         systemd_user: false,
     };
-    // A placement that failed stays out of the record: its directory may be
-    // another container's (NotEmpty), whose processes destroy() would kill.
-    let mut failed = None;
-    for (p, (r, created)) in placements.into_iter().zip(outcomes) {
-        rec.created.extend(created);
-        match r {
-            Ok(()) => rec.placements.push(p),
-            Err(e) => {
-                failed.get_or_insert(e);
-            }
+    for p in placements {
+        if p.systemd {
+            rec.placements.push(p);
+            continue;
         }
-    }
-    if let Some(e) = failed {
-        let _ = rec.destroy();
-        return Err(e);
+        let phase = crate::logging::Phase::start();
+        if let Err(e) = create_one(&p, &mut rec.created, refuse_busy) {
+            let _ = rec.destroy();
+            return Err(e);
+        }
+        if let Some(phase) = phase {
+            phase.done(format_args!("cgroup_mkdir:{}", p.controllers.join(",")));
+        }
+        rec.placements.push(p);
     }
     Ok(rec)
 }
