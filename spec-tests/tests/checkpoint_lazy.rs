@@ -352,6 +352,15 @@ fn checkpoint_lazy_pages_and_restore() {
         .spawn()
         .expect("spawning criu lazy-pages");
     cleanup.children.push(lazy);
+    // The daemon listens on lazy-pages.socket in the image dir once it has
+    // read the images: a restore that connects earlier fails ("uffd:
+    // connect to lazy-pages.socket failed"), so wait for it (bounded).
+    let sock = img.join("lazy-pages.socket");
+    let deadline = std::time::Instant::now() + Duration::from_secs(20);
+    while !sock.exists() && std::time::Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    assert!(sock.exists(), "criu lazy-pages made no {} within 20 s\n--- lazy-pages.log tail ---\n{}", sock.display(), log_tail(&img.join("lazy-pages.log")));
 
     // restore --lazy-pages under the new id; its work path is the image
     // dir, where the daemon's lazy-pages.socket is (as runc's test).
