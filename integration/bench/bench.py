@@ -938,6 +938,41 @@ def table(results, names):
     return markdown(head, rows)
 
 
+def evaluate_targets(results, names):
+    """TARGETS and ABS_TARGETS against results (its "ratios", "vs_floor" if
+    any, and the runtimes' figures), for each target whose figure was
+    measured; containerd_bench.py's own run uses it too."""
+    hf = results["runtimes"]["husk"]["figures"]
+    out = {}
+    for k, (base, op, limit, desc) in TARGETS.items():
+        r = results["ratios"].get(k) if base == "runc" else results.get("vs_floor", {}).get(k, {}).get(f"husk/{FLOORS[0]}")
+        if r is None:
+            continue
+        out[k] = {"base": base, ("max_ratio" if op == "le" else "min_ratio"): limit, "ratio": r,
+                  "result": "PASS" if (r <= limit if op == "le" else r >= limit) else "MISS", "what": desc}
+    for k, (kind, limit, desc) in ABS_TARGETS.items():
+        if k not in hf:
+            continue
+        if kind in ("lt", "le"):
+            v = hf[k]["median"]
+            ok_ = v < limit if kind == "lt" else v <= limit
+            out[k] = {"target": f"{'<' if kind == 'lt' else '<='} {limit:g}", "value": v,
+                      "result": "PASS" if ok_ else "MISS", "what": desc}
+        else:
+            v = sum(sum(results["runtimes"][n]["figures"][k]["samples"]) for n in names)
+            out[k] = {"target": "= 0", "value": v, "result": "PASS" if v == 0 else "FAIL", "what": desc}
+    return out
+
+
+def print_targets(targets):
+    """One PASS/MISS line per target (containerd_bench.py prints its own too)."""
+    for t in targets.values():
+        if "ratio" in t:
+            print(f"{t['result']}: {t['what']} (ratio {t['ratio']:.3f})")
+        else:
+            print(f"{t['result']}: {t['what']} (value {t['value']:.2f})")
+
+
 def floor_table(results):
     """husk (and runc) over the floors: median and [min, max] of each floor,
     the ratios of the medians, the floor targets."""
@@ -1195,26 +1230,7 @@ def main():
                         vs[f"{n}/{fl.name}"] = num["median"] / den["median"]
             if vs:
                 results["vs_floor"][k] = dict(vs, floor_figure=fk)
-        results["targets"] = {}
-        for k, (base, op, limit, desc) in TARGETS.items():
-            r = results["ratios"].get(k) if base == "runc" else results["vs_floor"].get(k, {}).get(f"husk/{FLOORS[0]}")
-            if r is None:
-                continue
-            results["targets"][k] = {"base": base, ("max_ratio" if op == "le" else "min_ratio"): limit, "ratio": r,
-                                     "result": "PASS" if (r <= limit if op == "le" else r >= limit) else "MISS",
-                                     "what": desc}
-        for k, (kind, limit, desc) in ABS_TARGETS.items():
-            if k not in hf:
-                continue
-            if kind in ("lt", "le"):
-                v = hf[k]["median"]
-                ok_ = v < limit if kind == "lt" else v <= limit
-                results["targets"][k] = {"target": f"{'<' if kind == 'lt' else '<='} {limit:g}", "value": v,
-                                         "result": "PASS" if ok_ else "MISS", "what": desc}
-            else:
-                v = sum(sum(results["runtimes"][n]["figures"][k]["samples"]) for n in names)
-                results["targets"][k] = {"target": "= 0", "value": v,
-                                         "result": "PASS" if v == 0 else "FAIL", "what": desc}
+        results["targets"] = evaluate_targets(results, names)
 
         print()
         print(table(results, names + [husk_ro.name]))
@@ -1224,11 +1240,7 @@ def main():
             print()
         for k, r in results["seal_cost"].items():
             print(f"seal_{k}: husk / husk-ro = {r:.3f} (what re-executing from the sealed overlay costs)")
-        for k, t in results["targets"].items():
-            if "ratio" in t:
-                print(f"{t['result']}: {t['what']} (ratio {t['ratio']:.3f})")
-            else:
-                print(f"{t['result']}: {t['what']} (value {t['value']:.2f})")
+        print_targets(results["targets"])
         print(f"elapsed {time.monotonic() - t_start:.0f} s")
         with open(a.json, "w") as f:
             json.dump(results, f, indent=2)

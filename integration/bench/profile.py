@@ -48,6 +48,7 @@ import time
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
 import bundle as bundle_mod  # noqa: E402
+from bench import FLOOR_ARGV  # noqa: E402  (bench.py's floor, the same command)
 
 PHASE = re.compile(r'phase (\S+) took ([0-9.]+)(ns|µs|us|ms|s) start=([0-9.]+)')
 UNIT = {"ns": 1e-6, "µs": 1e-3, "us": 1e-3, "ms": 1.0, "s": 1e3}
@@ -103,8 +104,7 @@ def check(samples):
 
 def run_floor(rootfs):
     t = time.monotonic()
-    subprocess.run(["unshare", "--fork", "--pid", "--mount", "--uts", "--ipc", "--net", "--cgroup",
-                    "chroot", rootfs, "/bin/true"], check=True, timeout=TIMEOUT)
+    subprocess.run([*FLOOR_ARGV, rootfs, "/bin/true"], check=True, timeout=TIMEOUT)
     return (time.monotonic() - t) * 1e3
 
 
