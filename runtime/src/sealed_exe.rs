@@ -84,12 +84,11 @@ static ORIGINAL: OnceLock<PathBuf> = OnceLock::new();
 
 /// Re-execute from a sealed handle unless already running from one; returns
 /// only when the process runs sealed, or with the reason it cannot.
-/// `empty_dir` is a directory of husk's own (the state root) that serves as
-/// the overlay's second, bottom layer: overlayfs is read-only only with two
-/// lower layers and no upper one.
+/// `bottom_dir` is a directory of husk's own (the state root) that serves as
+/// the overlay's second, bottom layer (see [`overlay_handle`]).
 ///
 /// Must be called before any thread exists (it edits the environment).
-pub fn ensure(empty_dir: &Path) -> Result<(), SealError> {
+pub fn ensure(bottom_dir: &Path) -> Result<(), SealError> {
     if let Some(orig) = std::env::var_os(ORIGINAL_EXE_ENV) {
         // Not for the commands a sealed husk runs, nor for a container.
         std::env::remove_var(ORIGINAL_EXE_ENV);
@@ -102,7 +101,7 @@ pub fn ensure(empty_dir: &Path) -> Result<(), SealError> {
         return Ok(());
     }
     let exe = std::fs::read_link("/proc/self/exe").map_err(io_sys("readlink /proc/self/exe"))?;
-    let handle = match overlay_handle(&exe, empty_dir) {
+    let handle = match overlay_handle(&exe, bottom_dir) {
         Ok(fd) => fd,
         Err(e) => {
             tracing::debug!("no overlayfs for the sealed binary ({e}): copying it to a sealed memfd");
@@ -113,36 +112,63 @@ pub fn ensure(empty_dir: &Path) -> Result<(), SealError> {
 }
 
 /// `/proc/self/exe` seen through a read-only, detached overlayfs of its
-/// directory (an O_PATH fd). The bottom layer is a detached empty tmpfs
-/// where the kernel takes layers as fds (`lowerdir+`, Linux 6.8), else
-/// `empty_dir`, which must then not be an ancestor or descendant of the
-/// binary's directory (overlayfs refuses nested layers).
-fn overlay_handle(exe: &Path, empty_dir: &Path) -> Result<OwnedFd, SealError> {
+/// directory (an O_PATH fd). overlayfs is read-only only with two lower
+/// layers and no upper one; the bottom layer's content never shows, since
+/// the binary's own directory is above it and only the binary is opened
+/// (a file found in an upper layer hides the layers below). Where the
+/// kernel takes layers as fds (`lowerdir+`, Linux 6.8) the bottom layer is
+/// `bottom_dir` (the state root), or, if overlayfs refuses it as nested with
+/// the binary's directory, a detached empty tmpfs; that costs one more
+/// mount to make and, at exit, to dissolve (an RCU grace period each), so it
+/// is only the fallback. Older kernels take `bottom_dir` by path.
+fn overlay_handle(exe: &Path, bottom_dir: &Path) -> Result<OwnedFd, SealError> {
     let (Some(dir), Some(name)) = (exe.parent(), exe.file_name()) else {
         return Err(sys("binary path")(nix::Error::EINVAL));
     };
     let name = CString::new(name.as_bytes()).map_err(|_| sys("binary name")(nix::Error::EINVAL))?;
     use nix::fcntl::OFlag;
-    let ctx = fsopen(c"overlay").map_err(sys("fsopen overlay"))?;
-    let dir_fd = nix::fcntl::open(dir, OFlag::O_PATH | OFlag::O_DIRECTORY | OFlag::O_CLOEXEC, nix::sys::stat::Mode::empty())
-        .map_err(sys("opening the binary's directory"))?;
-    // The tmpfs must stay open until the overlay is made: overlayfs clones
-    // its layers' mounts then, and a detached mount whose last fd is closed
-    // is gone.
-    let by_fd = fsconfig(&ctx, FSCONFIG_SET_FD, c"lowerdir+", None, dir_fd.as_raw_fd())
-        .and_then(|()| empty_tmpfs())
-        .and_then(|empty| fsconfig(&ctx, FSCONFIG_SET_FD, c"lowerdir+", None, empty.as_raw_fd()).map(|()| empty));
-    let Ok(_empty) = by_fd else {
-        let mut lower = escape_lowerdir(dir.as_os_str().as_bytes());
-        lower.push(b':');
-        lower.extend(escape_lowerdir(empty_dir.as_os_str().as_bytes()));
-        let lower = CString::new(lower).map_err(|_| sys("lowerdir")(nix::Error::EINVAL))?;
-        // A fresh context: the failed one may hold a layer already.
-        let ctx = fsopen(c"overlay").map_err(sys("fsopen overlay"))?;
-        fsconfig(&ctx, FSCONFIG_SET_STRING, c"lowerdir", Some(&lower), 0).map_err(sys("fsconfig lowerdir"))?;
-        return open_in(ctx, &name);
+    let open_dir = |p: &Path| nix::fcntl::open(p, OFlag::O_PATH | OFlag::O_DIRECTORY | OFlag::O_CLOEXEC, nix::sys::stat::Mode::empty());
+    let dir_fd = open_dir(dir).map_err(sys("opening the binary's directory"))?;
+    // Each attempt takes a fresh context: a failed one may hold a layer.
+    let by_fd = |bottom: &OwnedFd| -> nix::Result<OwnedFd> {
+        let ctx = fsopen(c"overlay")?;
+        fsconfig(&ctx, FSCONFIG_SET_FD, c"lowerdir+", None, dir_fd.as_raw_fd())?;
+        fsconfig(&ctx, FSCONFIG_SET_FD, c"lowerdir+", None, bottom.as_raw_fd())?;
+        create(&ctx)?;
+        Ok(ctx)
+    };
+    let ctx = match open_dir(bottom_dir).and_then(|b| by_fd(&b)) {
+        Ok(ctx) => Some(ctx),
+        // No `lowerdir+`: the whole by-fd way is missing.
+        Err(nix::Error::EINVAL) => None,
+        // Nested layers (ELOOP) or an unusable state root: an empty tmpfs,
+        // which must stay open until the overlay is made (overlayfs clones
+        // its layers' mounts then, and a detached mount whose last fd is
+        // closed is gone).
+        Err(_) => empty_tmpfs().and_then(|t| by_fd(&t)).ok(),
+    };
+    let ctx = match ctx {
+        Some(ctx) => ctx,
+        None => {
+            let mut lower = escape_lowerdir(dir.as_os_str().as_bytes());
+            lower.push(b':');
+            lower.extend(escape_lowerdir(bottom_dir.as_os_str().as_bytes()));
+            let lower = CString::new(lower).map_err(|_| sys("lowerdir")(nix::Error::EINVAL))?;
+            let ctx = fsopen(c"overlay").map_err(sys("fsopen overlay"))?;
+            fsconfig(&ctx, FSCONFIG_SET_STRING, c"lowerdir", Some(&lower), 0).map_err(sys("fsconfig lowerdir"))?;
+            create(&ctx).map_err(sys("creating the overlay"))?;
+            ctx
+        }
     };
     open_in(ctx, &name)
+}
+
+/// Make the overlay of `ctx` (its layers set).
+fn create(ctx: &OwnedFd) -> nix::Result<()> {
+    // Inode-number mapping is of no use here and only logs when the layers
+    // are on different filesystems.
+    let _ = fsconfig(ctx, FSCONFIG_SET_STRING, c"xino", Some(c"off"), 0);
+    fsconfig(ctx, FSCONFIG_CMD_CREATE, c"", None, 0)
 }
 
 /// An empty tmpfs, mounted nowhere.
@@ -152,13 +178,9 @@ fn empty_tmpfs() -> nix::Result<OwnedFd> {
     mount(ctx, MOUNT_ATTR_RDONLY | MOUNT_ATTR_NOSUID | MOUNT_ATTR_NODEV | MOUNT_ATTR_NOEXEC)
 }
 
-/// Mount the overlay of `ctx` read-only and open `name` in it.
+/// Mount the overlay of `ctx` (made already) read-only and open `name` in it.
 fn open_in(ctx: OwnedFd, name: &CString) -> Result<OwnedFd, SealError> {
     use nix::fcntl::OFlag;
-    // Inode-number mapping is of no use here and only logs when the layers
-    // are on different filesystems.
-    let _ = fsconfig(&ctx, FSCONFIG_SET_STRING, c"xino", Some(c"off"), 0);
-    fsconfig(&ctx, FSCONFIG_CMD_CREATE, c"", None, 0).map_err(sys("creating the overlay"))?;
     let mnt = mount(ctx, MOUNT_ATTR_RDONLY | MOUNT_ATTR_NOSUID | MOUNT_ATTR_NODEV).map_err(sys("mounting the overlay"))?;
     nix::fcntl::openat(&mnt, name.as_c_str(), OFlag::O_PATH | OFlag::O_NOFOLLOW | OFlag::O_CLOEXEC, nix::sys::stat::Mode::empty())
         .map_err(sys("opening the binary through the overlay"))
@@ -303,6 +325,19 @@ mod tests {
         let exe = std::env::current_exe().unwrap();
         let empty = tempfile::tempdir().unwrap();
         let handle = super::overlay_handle(&exe, empty.path()).unwrap();
+        let text = probe(&handle);
+        assert!(text.contains("probe: sealed=true write=EROFS"), "{text}");
+    }
+
+    /// A binary inside the state root: overlayfs refuses the state root as
+    /// the bottom layer (nested layers), and an empty tmpfs takes its place.
+    #[test]
+    fn a_binary_inside_the_state_root_is_sealed_over_an_empty_tmpfs() {
+        let root = tempfile::tempdir().unwrap();
+        std::fs::create_dir(root.path().join("bin")).unwrap();
+        let exe = root.path().join("bin").join("husk-test");
+        std::fs::copy(std::env::current_exe().unwrap(), &exe).unwrap();
+        let handle = super::overlay_handle(&exe, root.path()).unwrap();
         let text = probe(&handle);
         assert!(text.contains("probe: sealed=true write=EROFS"), "{text}");
     }

@@ -60,6 +60,7 @@ pub struct ExecOptions {
 
 /// Returns the process's exit code (0 when detached).
 pub fn exec(store: &Store, opts: &ExecOptions) -> Result<i32, ContainerError> {
+    let prepare = tracing::debug_span!("exec_prepare").entered();
     let sub_cgroups = crate::cgroups::sub::parse(&opts.cgroup)?;
     let dir = store.open(&opts.id)?;
     let st = dir.read()?;
@@ -161,6 +162,7 @@ pub fn exec(store: &Store, opts: &ExecOptions) -> Result<i32, ContainerError> {
     };
     let pidfd_socket = super::connect_pidfd_socket(opts.pidfd_socket.as_deref())?;
     let (parent_chan, child_chan) = sync::pair()?;
+    drop(prepare);
     let forked = clone::spawn(0, joiner.as_ref().and_then(|j| j.clone_into()), one_way, || enter_for_children(&pidfd, parent_ns));
     match forked {
         Ok(Forked::Child) => {
@@ -187,6 +189,7 @@ pub fn exec(store: &Store, opts: &ExecOptions) -> Result<i32, ContainerError> {
         }
         Ok(Forked::Parent { pid, into_cgroup }) => {
             drop(child_chan);
+            let setup = tracing::debug_span!("exec_setup").entered();
             let reap = ChildGuard(Some(pid));
             let signals = (!opts.detach).then(ops::block_signals);
             let go = (|| -> Result<(), ContainerError> {
@@ -214,6 +217,7 @@ pub fn exec(store: &Store, opts: &ExecOptions) -> Result<i32, ContainerError> {
                 Ok(other) => return Err(SyncError::Unexpected { got: other, wanted: "EOF" }.into()),
                 Err(e) => return Err(e.into()),
             }
+            drop(setup);
             super::send_pidfd(pidfd_socket.as_ref(), pid)?;
             reap.disarm();
             if let Some(pf) = &opts.pid_file {
@@ -225,7 +229,7 @@ pub fn exec(store: &Store, opts: &ExecOptions) -> Result<i32, ContainerError> {
             };
             let code = match signals {
                 None => 0,
-                Some(set) => ops::forward_and_wait(pid, &set),
+                Some(set) => tracing::debug_span!("wait").in_scope(|| ops::forward_and_wait(pid, &set)),
             };
             if let Some(p) = proxy {
                 p.finish();
@@ -361,7 +365,7 @@ struct ChildArgs<'a> {
 }
 
 fn child(mut a: ChildArgs) -> ! {
-    let ready = init::install_stdio(a.stdio).and_then(|_| init::join_cgroups(a.join));
+    let ready = init::install_stdio(a.stdio).and_then(|_| tracing::debug_span!("join_cgroups").in_scope(|| init::join_cgroups(a.join)));
     if let Err(e) = ready {
         let _ = a.chan.send(&crate::sync::error(e.to_string()));
         init::exit(1)
@@ -397,7 +401,9 @@ fn setup(a: &ChildArgs) -> Result<std::convert::Infallible, init::InitError> {
         nix::unistd::fchdir(root.as_fd()).map_err(|err| init::InitError::Sys { what: "entering the container's root", err })?;
         nix::unistd::chroot(".").map_err(|err| init::InitError::Sys { what: "chroot", err })?;
     }
-    nix::sched::setns(a.pidfd.as_fd(), a.ns).map_err(|err| init::InitError::Sys { what: "joining the container's namespaces", err })?;
+    tracing::debug_span!("namespaces")
+        .in_scope(|| nix::sched::setns(a.pidfd.as_fd(), a.ns))
+        .map_err(|err| init::InitError::Sys { what: "joining the container's namespaces", err })?;
     if a.in_userns {
         let (g, u) = (nix::unistd::Gid::from_raw(0), nix::unistd::Uid::from_raw(0));
         let _ = nix::unistd::setresgid(g, g, g);
@@ -409,11 +415,13 @@ fn setup(a: &ChildArgs) -> Result<std::convert::Infallible, init::InitError> {
         console::become_stdio(&pty.peer)?;
     }
     let linux = a.config.linux().as_ref();
-    let (exec, stage) = init::finalize(&Finalize {
-        process: a.process,
-        linux,
-        setgroups_ok: a.setgroups_ok,
-        preserve_fds: a.preserve_fds,
+    let (exec, stage) = tracing::debug_span!("process_setup").in_scope(|| {
+        init::finalize(&Finalize {
+            process: a.process,
+            linux,
+            setgroups_ok: a.setgroups_ok,
+            preserve_fds: a.preserve_fds,
+        })
     })?;
     let metadata = linux.and_then(|l| l.seccomp().as_ref()).and_then(|s| s.listener_metadata().clone());
     let mut state = a.state.clone();
