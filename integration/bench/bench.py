@@ -7,11 +7,16 @@ One run measures every runtime, interleaved: for each round and figure the
 runtimes take turns (husk, runc[, crun]), each with a fresh container id,
 its own bundle directory (config.json only; root.path points at one shared,
 read-only busybox rootfs), a unique linux.cgroupsPath /husk-bench-<pid>-<n>
-and its own temporary --root. Warm-up rounds are discarded.
+and its own temporary --root on a tmpfs (/run, else /dev/shm: where the
+runtimes' roots are on real hosts; run_disk puts it on disk). Warm-up
+rounds are discarded.
 
 Figures (wall time = spawn of the runtime process until wait4 returns):
   run        `run` of /bin/true (foreground, container deleted by run)
   run_warm   the same, right after an untimed `run` of the same runtime
+  run_disk   `run` as above with --root in the work directory (on this
+             project's test machine ext4: husk syncs its state there, one
+             fdatasync and one directory fsync; runc syncs nothing)
   run_rss    peak RSS of a `run` (see below)
   create_rss peak RSS of a `create` (the container process, left running,
              is not waited for and so not counted)
@@ -184,6 +189,7 @@ EXEC_FLOOR_ARGV = ["nsenter", "--mount", "--uts", "--ipc", "--net", "--pid", "--
 FIGURES = [
     ("run", "run /bin/true: wall time", "ms"),
     ("run_warm", "run /bin/true: wall, back-to-back", "ms"),
+    ("run_disk", "run /bin/true: --root on disk, not tmpfs", "ms"),
     ("run_rss", "run /bin/true: peak RSS", "MiB"),
     ("create_rss", "create: peak RSS", "MiB"),
     ("create", "create", "ms"),
@@ -329,12 +335,25 @@ def last_line(path):
         return "(no stderr)"
 
 
+def tmpfs_dir():
+    """A tmpfs for the runtimes' --root: where their default roots are on
+    real hosts (/run is a tmpfs under systemd and under Debian's sysvinit;
+    containerd, Docker and Podman keep runc's root there too)."""
+    for d in ("/run", "/dev/shm"):
+        if subprocess.run(["stat", "-f", "-c", "%T", d], capture_output=True, text=True).stdout.strip() == "tmpfs":
+            return d
+    return "/run"
+
+
 class Runtime:
     def __init__(self, name, path, work):
         self.name = name
         self.path = path
         self.work = work
-        self.root = tempfile.mkdtemp(prefix=f"root-{name}-", dir=work)
+        self.root = tempfile.mkdtemp(prefix=f"husk-bench-root-{name}-", dir=tmpfs_dir())
+        # For run_disk: the same on the work directory's filesystem, where
+        # husk also syncs the state (and runc does not).
+        self.disk_root = tempfile.mkdtemp(prefix=f"root-{name}-", dir=work)
         self.errfile = os.path.join(work, f"stderr-{name}")
         self.live = set()  # ids that may still exist
         self.copies = set()  # synthetic state dirs (removed, never deleted by the runtime)
@@ -348,12 +367,13 @@ class Runtime:
         except (OSError, subprocess.SubprocessError, IndexError) as e:
             return f"unknown ({e})"
 
-    def argv(self, args):
-        return [self.path, "--root", self.root] + list(args)
+    def argv(self, args, root=None):
+        return [self.path, "--root", root or self.root] + list(args)
 
-    def call(self, args, check=True, timeout=CALL_TIMEOUT, wrap=()):
-        """Run `<runtime> --root R args...`; return (seconds, status, rusage)."""
-        argv = list(wrap) + self.argv(args)
+    def call(self, args, check=True, timeout=CALL_TIMEOUT, wrap=(), root=None):
+        """Run `<runtime> --root R args...` (R: `root` or the runtime's tmpfs
+        root); return (seconds, status, rusage)."""
+        argv = list(wrap) + (self.argv(args, root) if root else self.argv(args))
         global LAST_CALL
         LAST_CALL = " ".join([self.name] + list(args))
         t0 = time.perf_counter()
@@ -463,12 +483,13 @@ class Runtime:
             except BenchError as e:
                 leftovers.append(str(e))
         reap_orphans()
-        if self.root and os.path.isdir(self.root):
-            state = os.listdir(self.root)
-            # A container deleted by its own id's `delete` must not leave state.
-            if state:
-                leftovers.append(f"{self.name}: state left in --root: {state}")
-            shutil.rmtree(self.root, ignore_errors=True)
+        for root in (self.root, getattr(self, "disk_root", None)):
+            if root and os.path.isdir(root):
+                state = os.listdir(root)
+                # A container deleted by its own id's `delete` must not leave state.
+                if state:
+                    leftovers.append(f"{self.name}: state left in --root {root}: {state}")
+                shutil.rmtree(root, ignore_errors=True)
         return leftovers
 
 
@@ -570,6 +591,14 @@ class Bench:
         secs, _, _ = rt.call(["run", "--bundle", bdir2, cid2])
         self.done(rt, cid2, bdir2)
         return {"run_warm": secs * 1000}
+
+    def fig_run_disk(self, rt):
+        """`run` as fig_run, with --root on the work directory's filesystem."""
+        cid, bdir = self.new_container(rt, ["/bin/true"])
+        self.settle()
+        secs, _, _ = rt.call(["run", "--bundle", bdir, cid], root=rt.disk_root)
+        self.done(rt, cid, bdir)
+        return {"run_disk": secs * 1000}
 
     def fig_run_rss(self, rt, time_bin):
         cid, bdir = self.new_container(rt, ["/bin/true"])
@@ -1112,6 +1141,7 @@ def main():
         if crun_skip:
             print(f"crun: skipped: {crun_skip}")
         print(f"peak RSS: {results['rss_method']}")
+        print(f"--root: a directory in {tmpfs_dir()} (tmpfs, as /run on real hosts); run_disk: in {work}")
         if floors:
             print(f"floor: {cmd}; exec floor: {results['runtimes'][FLOORS[0]]['exec']}")
             print(f"floor+cgroups: the floor in a fresh cgroup of each of {', '.join(results['runtimes'][FLOORS[1]]['hierarchies'])}")
@@ -1125,6 +1155,7 @@ def main():
             (bench.fig_run, seal),
             (bench.fig_floor, floors),
             (bench.fig_run_warm, seal),
+            (bench.fig_run_disk, runtimes),
             (lambda rt: bench.fig_run_rss(rt, a.time_bin), runtimes),
             (lambda rt: bench.fig_create_rss(rt, a.time_bin), runtimes),
             (bench.fig_parts, runtimes),

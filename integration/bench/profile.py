@@ -48,7 +48,7 @@ import time
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
 import bundle as bundle_mod  # noqa: E402
-from bench import FLOOR_ARGV  # noqa: E402  (bench.py's floor, the same command)
+from bench import FLOOR_ARGV, tmpfs_dir  # noqa: E402  (bench.py's floor, the same command)
 
 PHASE = re.compile(r'phase (\S+) took ([0-9.]+)(ns|µs|us|ms|s) start=([0-9.]+)')
 UNIT = {"ns": 1e-6, "µs": 1e-3, "us": 1e-3, "ms": 1.0, "s": 1e3}
@@ -73,13 +73,6 @@ def depth_of(phases):
         inside = sum(1 for n2, s2, d2 in phases if n2 != n and s2 <= s + 1e-3 and s + d <= s2 + d2 + 1e-3 and d2 > d)
         depth[n] = inside
     return depth
-
-
-def tmpfs_dir():
-    for d in ("/dev/shm", "/run"):
-        if subprocess.run(["stat", "-f", "-c", "%T", d], capture_output=True, text=True).stdout.strip() == "tmpfs":
-            return d
-    return "/run"
 
 
 # Phases every `run` of the profile's config must log (a mount per default

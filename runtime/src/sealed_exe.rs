@@ -15,11 +15,11 @@
 //! shim's server) first re-executes itself from a handle no one can write,
 //! and everything it forks inherits that image:
 //!
-//! - an overlayfs made of the binary's directory and an empty directory,
-//!   with no upper layer, mounted read-only and never attached anywhere
-//!   (fsopen/fsmount): zero-copy, since the overlay's pages are the original
-//!   file's page cache, and impossible to remount from inside a container;
-//!   runc 1.2+ does the same;
+//! - an overlayfs made of the binary's directory over the state root (see
+//!   [`overlay_handle`]), with no upper layer, mounted read-only and never
+//!   attached anywhere (fsopen/fsmount): zero-copy, since the overlay's
+//!   pages are the original file's page cache, and impossible to remount
+//!   from inside a container; runc 1.2+ does the same;
 //! - where overlayfs or the new mount API is missing, a copy in a sealed
 //!   memfd (F_SEAL_WRITE, so even its owner cannot change it), which costs
 //!   the copy and the memory.
