@@ -227,11 +227,11 @@ bench: build
 # PROFILE_ROUNDS runs, next to bare unshare+chroot; not part of `make test`.
 PROFILE_ROUNDS ?= 30
 bench-profile: build
-	$(PYTHON) integration/bench/profile.py --husk $(HUSK) --rounds $(PROFILE_ROUNDS)
+	$(PYTHON) integration/bench/profile.py --husk $(HUSK) --rounds $(PROFILE_ROUNDS) --exec
 
 # make test's short version: 3 runs, each must log every phase.
 test-profile: build
-	timeout -k 10 300 $(PYTHON) integration/bench/profile.py --husk $(HUSK) --rounds 3 --warmup 1 --check
+	timeout -k 10 300 $(PYTHON) integration/bench/profile.py --husk $(HUSK) --rounds 3 --warmup 1 --exec --check
 
 clean:
 	$(CARGO) clean

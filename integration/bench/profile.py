@@ -1,8 +1,8 @@
 #!/usr/bin/env python3
 """Where `husk run` spends its time, phase by phase, next to the floor.
 
-    make bench-profile                       # builds husk, 30 rounds
-    sudo python3 integration/bench/profile.py --husk PATH [--rounds N] [--root DIR]
+    make bench-profile                       # builds husk, 30 rounds, run and exec
+    sudo python3 integration/bench/profile.py --husk PATH [--rounds N] [--root DIR] [--exec]
 
 Each round, after a quiet pause (--settle, as bench.py), runs
 
@@ -26,8 +26,15 @@ median start offset from the spawn, then the wall time of husk and of the
 floor and their ratio. Phase names that only some runs have (none for this
 config) are shown with their count. `--json FILE` keeps every sample.
 
-The state root defaults to a temporary directory on a tmpfs (/dev/shm, or
-/run where /dev/shm is not one), as husk's default /run/husk is on a host
+With `--exec`, a second table does the same for `husk --debug exec ID
+/bin/true` into one running `sleep 1000` container of the same config, next
+to bench.py's exec floor (`nsenter` into it): exec_prepare (state, config,
+cgroup files), exec_setup (from the fork until the new process execs),
+and in the new process join_cgroups, namespaces and process_setup, then
+wait.
+
+The state root defaults to a temporary directory on a tmpfs (/run if it is
+one, else /dev/shm), as husk's default /run/husk is on a host
 whose /run is tmpfs: on a disk filesystem husk syncs state.json (README,
 Performance), which then shows as state_write; `--root` chooses.
 The debug log itself costs time (a write to a pipe per phase, ~50 of them):
@@ -48,7 +55,7 @@ import time
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
 import bundle as bundle_mod  # noqa: E402
-from bench import FLOOR_ARGV, tmpfs_dir  # noqa: E402  (bench.py's floor, the same command)
+from bench import EXEC_FLOOR_ARGV, FLOOR_ARGV, tmpfs_dir  # noqa: E402  (bench.py's floors, the same commands)
 
 PHASE = re.compile(r'phase (\S+) took ([0-9.]+)(ns|µs|us|ms|s) start=([0-9.]+)')
 UNIT = {"ns": 1e-6, "µs": 1e-3, "us": 1e-3, "ms": 1.0, "s": 1e3}
@@ -80,13 +87,15 @@ def depth_of(phases):
 EXPECTED = ("create", "load_config", "cgroups", "clone", "wait_for_go", "namespaces", "mounts", "mount:/proc",
             "devices", "pivot_root", "masked_readonly_sysctl", "process_setup", "state_publish", "start",
             "start_to_execve", "wait", "delete", "remove_cgroups")
+# ... and every `exec` (--exec).
+EXPECTED_EXEC = ("exec_prepare", "exec_setup", "join_cgroups", "namespaces", "process_setup", "wait")
 
 
-def check(samples):
+def check(samples, expected):
     problems = []
     for i, s in enumerate(samples):
         names = {n for n, _, _ in s["phases"]}
-        missing = [n for n in EXPECTED if n not in names]
+        missing = [n for n in expected if n not in names]
         if missing:
             problems.append(f"run {i}: no phase {', '.join(missing)}")
         for n, st, d in s["phases"]:
@@ -95,21 +104,32 @@ def check(samples):
     return problems
 
 
-def run_floor(rootfs):
+def run_floor(argv):
     t = time.monotonic()
-    subprocess.run([*FLOOR_ARGV, rootfs, "/bin/true"], check=True, timeout=TIMEOUT)
+    subprocess.run(argv, check=True, timeout=TIMEOUT)
     return (time.monotonic() - t) * 1e3
 
 
-def run_husk(husk, root, bdir, cid):
+def run_husk(husk, root, args):
+    """`husk --debug --root ROOT args...`: (wall ms, its phases)."""
     t0 = time.monotonic()
-    p = subprocess.run([husk, "--debug", "--root", root, "run", "-b", bdir, cid],
+    p = subprocess.run([husk, "--debug", "--root", root, *args],
                        stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
                        text=True, timeout=TIMEOUT)
     t1 = time.monotonic()
     if p.returncode != 0:
-        raise RuntimeError(f"husk run {cid} exited {p.returncode}: {p.stderr.strip()[-500:]}")
+        raise RuntimeError(f"husk {' '.join(args)} exited {p.returncode}: {p.stderr.strip()[-500:]}")
     return (t1 - t0) * 1e3, parse(p.stderr, t0)
+
+
+def checked(samples, expected, what):
+    """The problems `check` finds, printed; True if none."""
+    problems = check(samples, expected)
+    for p in problems:
+        print(f"FAIL: {what}: {p}", file=sys.stderr)
+    if not problems:
+        print(f"PASS: every {what} logged {', '.join(expected)} inside its wall time")
+    return not problems
 
 
 def main():
@@ -120,9 +140,10 @@ def main():
     ap.add_argument("--settle", type=float, default=100, help="quiet ms before each timed call")
     ap.add_argument("--root", help="husk --root (default: a temporary directory under /run)")
     ap.add_argument("--json", help="write every sample here")
+    ap.add_argument("--exec", action="store_true", help="also profile `exec` into a running container")
     ap.add_argument("--check", action="store_true",
-                    help="exit 1 unless every run logged the phases of EXPECTED, each within the run's wall "
-                         "time (make test runs a few rounds with it)")
+                    help="exit 1 unless every run (and exec) logged the phases of EXPECTED (EXPECTED_EXEC), each "
+                         "within its wall time (make test runs a few rounds with it)")
     a = ap.parse_args()
     if os.geteuid() != 0:
         sys.exit("profile.py must run as root")
@@ -143,9 +164,9 @@ def main():
                                                                  root_path=rootfs))
             made.append(cid)
             time.sleep(a.settle / 1e3)
-            fl = run_floor(rootfs)
+            fl = run_floor([*FLOOR_ARGV, rootfs, "/bin/true"])
             time.sleep(a.settle / 1e3)
-            wall, phases = run_husk(a.husk, root, bdir, cid)
+            wall, phases = run_husk(a.husk, root, ["run", "-b", bdir, cid])
             made.remove(cid)
             shutil.rmtree(bdir)
             if r < a.warmup:
@@ -153,17 +174,40 @@ def main():
             floors.append(fl)
             walls.append(wall)
             samples.append({"wall_ms": wall, "floor_ms": fl, "phases": phases})
-        report(samples, walls, floors)
-        if a.check:
-            problems = check(samples)
-            for p in problems:
-                print(f"FAIL: {p}", file=sys.stderr)
-            if problems:
-                sys.exit(1)
-            print(f"PASS: every run logged {', '.join(EXPECTED)} inside its wall time")
+        report(samples, walls, floors, "run /bin/true", "floor (unshare + chroot)")
+        result = {"husk": a.husk, "rounds": a.rounds, "samples": samples}
+        ok = not a.check or checked(samples, EXPECTED, "run")
+        if a.exec:
+            cid = f"{tag}-exec"
+            bdir = os.path.join(work, cid)
+            os.makedirs(bdir)
+            bundle_mod.write_config(bdir, bundle_mod.edit_config(base, ["sleep", "1000"], cgroups_path=f"/{cid}",
+                                                                 root_path=rootfs))
+            pidfile = os.path.join(bdir, "pid")
+            made.append(cid)
+            subprocess.run([a.husk, "--root", root, "run", "-d", "-b", bdir, "--pid-file", pidfile, cid],
+                           stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, check=True, timeout=TIMEOUT)
+            with open(pidfile) as f:
+                pid = f.read().strip()
+            walls, floors, samples = [], [], []
+            for r in range(a.warmup + a.rounds):
+                time.sleep(a.settle / 1e3)
+                fl = run_floor([*EXEC_FLOOR_ARGV, pid, "/bin/true"])
+                time.sleep(a.settle / 1e3)
+                wall, phases = run_husk(a.husk, root, ["exec", cid, "/bin/true"])
+                if r >= a.warmup:
+                    floors.append(fl)
+                    walls.append(wall)
+                    samples.append({"wall_ms": wall, "floor_ms": fl, "phases": phases})
+            print()
+            report(samples, walls, floors, "exec /bin/true", "exec floor (nsenter)")
+            result["exec_samples"] = samples
+            ok = (not a.check or checked(samples, EXPECTED_EXEC, "exec")) and ok
         if a.json:
             with open(a.json, "w") as f:
-                json.dump({"husk": a.husk, "rounds": a.rounds, "samples": samples}, f, indent=1)
+                json.dump(result, f, indent=1)
+        if not ok:
+            sys.exit(1)
     finally:
         for cid in made:
             subprocess.run([a.husk, "--root", root, "delete", "--force", cid],
@@ -173,7 +217,7 @@ def main():
             shutil.rmtree(root, ignore_errors=True)
 
 
-def report(samples, walls, floors):
+def report(samples, walls, floors, what, floor_label):
     order, depth, durs, starts = [], {}, {}, {}
     for s in samples:
         ph = s["phases"]
@@ -191,7 +235,7 @@ def report(samples, walls, floors):
         durs.setdefault("(after the last phase)", []).append(s["wall_ms"] - last)
     n = len(samples)
     med = statistics.median
-    print(f"husk run /bin/true, {n} rounds: median per phase (ms), start = median offset from spawn\n")
+    print(f"husk {what}, {n} rounds: median per phase (ms), start = median offset from spawn\n")
     print(f"| {'phase':<40} | {'median':>7} | {'start':>7} | {'runs':>4} |")
     print(f"|{'-' * 42}|{'-' * 9}|{'-' * 9}|{'-' * 6}|")
     rows = [("(before the first phase)", 0, None)]
@@ -206,8 +250,8 @@ def report(samples, walls, floors):
     w, f = med(walls), med(floors)
     print(f"\n| {'wall time (ms)':<40} | {'median':>7} | {'min':>7} | {'max':>7} |")
     print(f"|{'-' * 42}|{'-' * 9}|{'-' * 9}|{'-' * 9}|")
-    print(f"| {'husk --debug run':<40} | {w:7.3f} | {min(walls):7.3f} | {max(walls):7.3f} |")
-    print(f"| {'floor (unshare + chroot)':<40} | {f:7.3f} | {min(floors):7.3f} | {max(floors):7.3f} |")
+    print(f"| {'husk --debug ' + what.split()[0]:<40} | {w:7.3f} | {min(walls):7.3f} | {max(walls):7.3f} |")
+    print(f"| {floor_label:<40} | {f:7.3f} | {min(floors):7.3f} | {max(floors):7.3f} |")
     print(f"\nhusk/floor: {w / f:.2f}")
 
 

@@ -229,7 +229,7 @@ pub fn exec(store: &Store, opts: &ExecOptions) -> Result<i32, ContainerError> {
             };
             let code = match signals {
                 None => 0,
-                Some(set) => tracing::debug_span!("wait").in_scope(|| ops::forward_and_wait(pid, &set)),
+                Some(set) => ops::forward_and_wait(pid, &set),
             };
             if let Some(p) = proxy {
                 p.finish();
