@@ -29,7 +29,7 @@ Figures (wall time = spawn of the runtime process until wait4 returns):
   binary     size of the runtime binary
   exec       `exec` of /bin/true into a running `sleep 1000` (one container
              per runtime and round, made untimed; a fresh exec per sample)
-  seal_*     run, run_warm and exec of husk over the same figures of
+  seal_*     run, run_warm, lifecycle and exec of husk over the same figures of
              "husk-ro", the same binary on a read-only bind mount, measured
              right after husk in each round: there husk need not re-execute
              from its sealed overlay (CVE-2019-5736), so the ratio is what
@@ -1161,7 +1161,7 @@ def main():
             (bench.fig_parts, runtimes),
             (bench.fig_delete_force, runtimes),
             (bench.fig_delete_force_stopped, runtimes),
-            (bench.fig_lifecycle, runtimes),
+            (bench.fig_lifecycle, seal),
             (lambda rt: bench.fig_exec(rt, floors[0] if floors and rt is runtimes[0] else None), seal),
         ]
         heavy = [(bench.fig_concurrent, runtimes)]
