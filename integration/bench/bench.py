@@ -373,6 +373,7 @@ class Runtime:
     def call(self, args, check=True, timeout=CALL_TIMEOUT, wrap=(), root=None):
         """Run `<runtime> --root R args...` (R: `root` or the runtime's tmpfs
         root); return (seconds, status, rusage)."""
+        # (Floor and containerd_bench's Ctr have no root: argv(args) only.)
         argv = list(wrap) + (self.argv(args, root) if root else self.argv(args))
         global LAST_CALL
         LAST_CALL = " ".join([self.name] + list(args))

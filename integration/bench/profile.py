@@ -36,7 +36,8 @@ wait.
 The state root defaults to a temporary directory on a tmpfs (/run if it is
 one, else /dev/shm), as husk's default /run/husk is on a host
 whose /run is tmpfs: on a disk filesystem husk syncs state.json (README,
-Performance), which then shows as state_write; `--root` chooses.
+Performance), which then shows in state_stage and state_publish; `--root`
+chooses.
 The debug log itself costs time (a write to a pipe per phase, ~50 of them):
 compare the wall time here with bench.py's `run`, which runs without it.
 """
@@ -138,7 +139,7 @@ def main():
     ap.add_argument("--rounds", type=int, default=30)
     ap.add_argument("--warmup", type=int, default=3)
     ap.add_argument("--settle", type=float, default=100, help="quiet ms before each timed call")
-    ap.add_argument("--root", help="husk --root (default: a temporary directory under /run)")
+    ap.add_argument("--root", help="husk --root (default: a temporary directory on a tmpfs, /run or /dev/shm)")
     ap.add_argument("--json", help="write every sample here")
     ap.add_argument("--exec", action="store_true", help="also profile `exec` into a running container")
     ap.add_argument("--check", action="store_true",

@@ -139,7 +139,8 @@ fn overlay_handle(exe: &Path, bottom_dir: &Path) -> Result<OwnedFd, SealError> {
     };
     let ctx = match open_dir(bottom_dir).and_then(|b| by_fd(&b)) {
         Ok(ctx) => Some(ctx),
-        // No `lowerdir+`: the whole by-fd way is missing.
+        // No `lowerdir+` (before Linux 6.8), or a layer overlayfs will not
+        // take: the by-path way below, and failing that the memfd copy.
         Err(nix::Error::EINVAL) => None,
         // Nested layers (ELOOP) or an unusable state root: an empty tmpfs,
         // which must stay open until the overlay is made (overlayfs clones
