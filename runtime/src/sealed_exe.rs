@@ -119,8 +119,9 @@ pub fn ensure(bottom_dir: &Path) -> Result<(), SealError> {
 /// kernel takes layers as fds (`lowerdir+`, Linux 6.8) the bottom layer is
 /// `bottom_dir` (the state root), or, if overlayfs refuses it as nested with
 /// the binary's directory, a detached empty tmpfs; that costs one more
-/// mount to make and, at exit, to dissolve (an RCU grace period each), so it
-/// is only the fallback. Older kernels take `bottom_dir` by path.
+/// filesystem to make and one more detached mount to dissolve (an expedited
+/// RCU grace period), so it is only the fallback. Older kernels take
+/// `bottom_dir` by path.
 fn overlay_handle(exe: &Path, bottom_dir: &Path) -> Result<OwnedFd, SealError> {
     let (Some(dir), Some(name)) = (exe.parent(), exe.file_name()) else {
         return Err(sys("binary path")(nix::Error::EINVAL));
