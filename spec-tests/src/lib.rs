@@ -30,6 +30,18 @@ pub use serde_json::json;
 /// Timeout for every single runtime invocation.
 pub const TIMEOUT: Duration = Duration::from_secs(20);
 
+/// Poll `f` every 20 ms until it holds or `t` has passed; its last answer.
+pub fn wait_for(mut f: impl FnMut() -> bool, t: Duration) -> bool {
+    let end = Instant::now() + t;
+    while Instant::now() < end {
+        if f() {
+            return true;
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    f()
+}
+
 /// The runtime binary under test (`$RUNTIME`, default `runc`).
 pub fn runtime() -> String {
     match std::env::var("RUNTIME") {

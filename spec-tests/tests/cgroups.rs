@@ -6,7 +6,7 @@
 use spec_tests::*;
 use std::collections::BTreeSet;
 use std::path::PathBuf;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 const MIB: i64 = 1 << 20;
 
@@ -34,17 +34,6 @@ fn running(c: &Container) {
     c.create_ok();
     c.start_ok();
     c.assert_status("running");
-}
-
-fn wait_for(mut f: impl FnMut() -> bool, t: Duration) -> bool {
-    let end = Instant::now() + t;
-    while Instant::now() < end {
-        if f() {
-            return true;
-        }
-        std::thread::sleep(Duration::from_millis(20));
-    }
-    f()
 }
 
 // ---------- limits at create ----------

@@ -356,11 +356,7 @@ fn checkpoint_lazy_pages_and_restore() {
     // read the images: a restore that connects earlier fails ("uffd:
     // connect to lazy-pages.socket failed"), so wait for it (bounded).
     let sock = img.join("lazy-pages.socket");
-    let deadline = std::time::Instant::now() + Duration::from_secs(20);
-    while !sock.exists() && std::time::Instant::now() < deadline {
-        std::thread::sleep(Duration::from_millis(20));
-    }
-    assert!(sock.exists(), "criu lazy-pages made no {} within 20 s\n--- lazy-pages.log tail ---\n{}", sock.display(), log_tail(&img.join("lazy-pages.log")));
+    assert!(wait_for(|| sock.exists(), Duration::from_secs(20)), "criu lazy-pages made no {} within 20 s\n--- lazy-pages.log tail ---\n{}", sock.display(), log_tail(&img.join("lazy-pages.log")));
 
     // restore --lazy-pages under the new id; its work path is the image
     // dir, where the daemon's lazy-pages.socket is (as runc's test).
@@ -402,11 +398,7 @@ fn checkpoint_lazy_pages_and_restore() {
     let st = c.state_out();
     assert!(!st.success(), "the checkpointed container is still there: {st}");
     assert!(!c.listed(), "the checkpointed container is still listed");
-    let end = Instant::now() + WAIT;
-    while alive(pid) && Instant::now() < end {
-        std::thread::sleep(Duration::from_millis(20));
-    }
-    assert!(!alive(pid), "the checkpointed container's pid {pid} still runs");
+    assert!(wait_for(|| !alive(pid), WAIT), "the checkpointed container's pid {pid} still runs");
 
     // The restored one is managed: exec into it, then delete it.
     assert!(c2.listed(), "the restored container is not listed");
@@ -417,11 +409,7 @@ fn checkpoint_lazy_pages_and_restore() {
     let pid2 = c2.pid();
     let o = c2.delete_force();
     assert!(o.success(), "delete --force of the restored container: {o}");
-    let end = Instant::now() + WAIT;
-    while alive(pid2) && Instant::now() < end {
-        std::thread::sleep(Duration::from_millis(20));
-    }
-    assert!(!alive(pid2), "the restored container's pid {pid2} still runs after delete --force");
+    assert!(wait_for(|| !alive(pid2), WAIT), "the restored container's pid {pid2} still runs after delete --force");
     assert!(!c2.state_out().success(), "the restored container is still there after delete --force");
     assert_eq!(c2.cgroup_dirs(), Vec::<PathBuf>::new(), "the restored container's cgroup dirs are left");
     let after = last(&counter);
