@@ -277,6 +277,15 @@ def set_child_subreaper():
         raise OSError(ctypes.get_errno(), "prctl(PR_SET_CHILD_SUBREAPER)")
 
 
+def take_over_signals_and_orphans():
+    """Ctrl-C, SIGTERM and SIGHUP raise (so the cleanup runs), and orphaned
+    container processes are reparented to us (reap_orphans)."""
+    signal.signal(signal.SIGINT, signal.default_int_handler)  # even if started with SIGINT ignored
+    signal.signal(signal.SIGTERM, on_term)
+    signal.signal(signal.SIGHUP, on_term)
+    set_child_subreaper()
+
+
 def reap_orphans():
     """Reap exited orphans (container processes reparented to us).
 
@@ -921,6 +930,18 @@ def summarize(samples):
     }
 
 
+def summarize_kept(samples):
+    """summarize(), with the samples themselves (rounded) for the JSON."""
+    return dict(summarize(samples), samples=[round(x, 4) for x in samples])
+
+
+def median_ratios(num, den):
+    """figure -> num's median / den's, for the figures of FIGURES both have
+    (counts, unit "n", have no ratio)."""
+    return {k: num[k]["median"] / den[k]["median"] for k, _, u in FIGURES
+            if u != "n" and k in num and k in den and den[k]["median"] > 0}
+
+
 def fmt(v, unit):
     return {"MiB": f"{v:.1f}", "KiB": f"{v:.0f}", "n": f"{v:.0f}", "/s": f"{v:.1f}"}.get(unit, f"{v:.2f}")
 
@@ -1076,10 +1097,7 @@ def main():
     if not a.no_floor and not (resolve("unshare") and resolve("nsenter")):
         sys.exit("unshare or nsenter not found (util-linux): needed for the floor rows, or pass --no-floor")
 
-    signal.signal(signal.SIGINT, signal.default_int_handler)  # even if started with SIGINT ignored
-    signal.signal(signal.SIGTERM, on_term)
-    signal.signal(signal.SIGHUP, on_term)
-    set_child_subreaper()
+    take_over_signals_and_orphans()
 
     work = tempfile.mkdtemp(prefix="husk-bench-")
     ro_mounts = []
@@ -1235,11 +1253,7 @@ def main():
 
         for rt in runtimes + floors:
             figs = results["runtimes"][rt.name]["figures"]
-            for k, v in samples[rt.name].items():
-                if not v:
-                    continue
-                figs[k] = summarize(v)
-                figs[k]["samples"] = [round(x, 4) for x in v]
+            figs.update({k: summarize_kept(v) for k, v in samples[rt.name].items() if v})
             if rt not in floors:
                 size = os.path.getsize(rt.path)
                 figs["binary"] = summarize([size / 2**20])
@@ -1249,8 +1263,7 @@ def main():
         hf, rf = results["runtimes"]["husk"]["figures"], results["runtimes"]["runc"]["figures"]
         rof = results["runtimes"][husk_ro.name]["figures"]
         results["seal_cost"] = {k: hf[k]["median"] / rof[k]["median"] for k in rof if k in hf and rof[k]["median"] > 0}
-        results["ratios"] = {k: hf[k]["median"] / rf[k]["median"] for k, _, u in FIGURES
-                             if u != "n" and k in rf and rf[k]["median"] > 0}
+        results["ratios"] = median_ratios(hf, rf)
         # figure -> {"<runtime>/<floor>": ratio of the medians, "floor_figure": the floor's figure}
         results["vs_floor"] = {}
         for k, fk in FLOOR_OF.items():

@@ -685,10 +685,7 @@ def main():
     why = missing(shim or a.shim, husk or a.husk)
     if why:
         sys.exit(f"containerd figures: {why}")
-    signal.signal(signal.SIGINT, signal.default_int_handler)
-    signal.signal(signal.SIGTERM, bench.on_term)
-    signal.signal(signal.SIGHUP, bench.on_term)
-    bench.set_child_subreaper()
+    bench.take_over_signals_and_orphans()
     leftovers, ok = [], False
     try:
         samples, info = run(husk, shim, a.settle, rounds, warmup, a.rss_rounds, leftovers, sys.stderr.isatty(),
@@ -699,11 +696,9 @@ def main():
         results = {"date": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
                    "kernel": os.uname().release, "containerd": info, "runtimes": {}, "ratios": {}, "targets": {}}
         for n in names:
-            results["runtimes"][n] = {"figures": {k: dict(bench.summarize(v), samples=[round(x, 4) for x in v])
-                                                  for k, v in samples[n].items() if v}}
+            results["runtimes"][n] = {"figures": {k: bench.summarize_kept(v) for k, v in samples[n].items() if v}}
         hf, rf = results["runtimes"]["husk"]["figures"], results["runtimes"]["runc"]["figures"]
-        results["ratios"] = {k: hf[k]["median"] / rf[k]["median"] for k, _, u in bench.FIGURES
-                             if u != "n" and k in hf and k in rf and rf[k]["median"] > 0}
+        results["ratios"] = bench.median_ratios(hf, rf)
         results["targets"] = bench.evaluate_targets(results, names)
         print()
         print(bench.table(results, names))
