@@ -493,7 +493,7 @@ class Runtime:
             except BenchError as e:
                 leftovers.append(str(e))
         reap_orphans()
-        for root in (self.root, getattr(self, "disk_root", None)):
+        for root in (self.root, self.disk_root):
             if root and os.path.isdir(root):
                 state = os.listdir(root)
                 # A container deleted by its own id's `delete` must not leave state.
@@ -510,7 +510,8 @@ class Floor(Runtime):
     command into a fresh cgroup of each one (the "floor+cgroups" row)."""
 
     def __init__(self, name, work, hierarchies=None):
-        self.name, self.path, self.work, self.root = name, resolve("unshare") or "unshare", work, None
+        self.name, self.path, self.work = name, resolve("unshare") or "unshare", work
+        self.root = self.disk_root = None
         self.hierarchies = hierarchies
         self.errfile = os.path.join(work, f"stderr-{name}")
         self.live, self.copies, self.procs, self.inflight = set(), set(), [], None
