@@ -11,6 +11,7 @@ pub mod cli;
 pub mod console;
 pub mod container;
 pub mod criu;
+pub mod exec_trampoline;
 pub mod fdpass;
 pub mod features;
 pub mod hooks;

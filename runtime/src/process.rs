@@ -264,6 +264,17 @@ pub struct Exec {
     path: CString,
     args: Vec<CString>,
     env: Vec<CString>,
+    via: Option<Via>,
+}
+
+/// Execute through the trampoline (see crate::exec_trampoline): its fd, the
+/// fd to wait on for `start` (None: at once) and the fd that reports a
+/// failed execve to the parent.
+#[derive(Clone, Copy)]
+pub struct Via {
+    pub trampoline: RawFd,
+    pub start: Option<RawFd>,
+    pub report: RawFd,
 }
 
 impl Exec {
@@ -274,15 +285,29 @@ impl Exec {
             path: c(path.as_os_str().as_bytes())?,
             args: args.iter().map(|a| c(a.as_bytes())).collect::<Result<_, _>>()?,
             env: env.iter().map(|a| c(a.as_bytes())).collect::<Result<_, _>>()?,
+            via: None,
         })
+    }
+
+    pub fn through(mut self, via: Option<Via>) -> Exec {
+        self.via = via;
+        self
+    }
+
+    pub fn via_trampoline(&self) -> bool {
+        self.via.is_some()
     }
 
     /// Replace the process image. Only returns on failure.
     pub fn exec(&self) -> ProcessError {
-        match nix::unistd::execve(&self.path, &self.args, &self.env) {
-            Err(e) => ProcessError::NotExecutable(self.path.to_string_lossy().into_owned(), e.to_string()),
-            Ok(never) => match never {},
-        }
+        let err = match self.via {
+            None => match nix::unistd::execve(&self.path, &self.args, &self.env) {
+                Err(e) => e,
+                Ok(never) => match never {},
+            },
+            Some(v) => crate::exec_trampoline::exec(v.trampoline, v.start, v.report, &self.path, &self.args, &self.env),
+        };
+        ProcessError::NotExecutable(self.path.to_string_lossy().into_owned(), err.to_string())
     }
 }
 

@@ -11,9 +11,12 @@
 //! its /proc/PID/exe open and, once no process runs the file any more,
 //! reopen it for writing and replace the host's husk.
 //!
-//! So every husk that is about to enter a container (create, run, exec, the
-//! shim's server) first re-executes itself from a handle no one can write,
-//! and everything it forks inherits that image:
+//! So `create`, `run` and `exec` send the container's process through the
+//! exec trampoline where it fits (crate::exec_trampoline: the program is
+//! executed from a tiny sealed memfd, and husk's image never meets the
+//! container's execve), and otherwise, like the shim's server, first
+//! re-execute husk from a handle no one can write ([`protect`]), so that
+//! everything it forks inherits that image:
 //!
 //! - an overlayfs made of the binary's directory over the state root (see
 //!   [`overlay_handle`]), with no upper layer, mounted read-only and never
@@ -89,15 +92,7 @@ static ORIGINAL: OnceLock<PathBuf> = OnceLock::new();
 ///
 /// Must be called before any thread exists (it edits the environment).
 pub fn ensure(bottom_dir: &Path) -> Result<(), SealError> {
-    if let Some(orig) = std::env::var_os(ORIGINAL_EXE_ENV) {
-        // Not for the commands a sealed husk runs, nor for a container.
-        std::env::remove_var(ORIGINAL_EXE_ENV);
-        if is_sealed() {
-            let _ = ORIGINAL.set(PathBuf::from(orig));
-            return Ok(());
-        }
-    }
-    if is_sealed() {
+    if re_executed() || is_sealed() {
         return Ok(());
     }
     let exe = std::fs::read_link("/proc/self/exe").map_err(io_sys("readlink /proc/self/exe"))?;
@@ -109,6 +104,49 @@ pub fn ensure(bottom_dir: &Path) -> Result<(), SealError> {
         }
     };
     Err(reexec(&handle, &exe))
+}
+
+/// Is this the image [`ensure`] re-executed? Takes the original path out of
+/// the environment: it is not for the commands a sealed husk runs, nor
+/// for a container.
+fn re_executed() -> bool {
+    let Some(orig) = std::env::var_os(ORIGINAL_EXE_ENV) else { return false };
+    std::env::remove_var(ORIGINAL_EXE_ENV);
+    if !is_sealed() {
+        return false;
+    }
+    let _ = ORIGINAL.set(PathBuf::from(orig));
+    true
+}
+
+/// Before a process is forked into a container: how it will reach the
+/// container's program without exposing husk's file. None: this husk runs
+/// sealed already (from a read-only mount, or re-executed); the trampoline
+/// where it fits (see crate::exec_trampoline); otherwise re-execute sealed
+/// now, which returns only on failure. Must be called before any thread
+/// exists and before anything the re-executed command would redo.
+pub fn protect(
+    process: &oci_spec::runtime::Process,
+    linux: Option<&oci_spec::runtime::Linux>,
+    hooks: Option<&oci_spec::runtime::Hooks>,
+    rootless: bool,
+    ptrace_seen: bool,
+    state_root: &Path,
+) -> Result<Option<crate::exec_trampoline::Trampoline>, SealError> {
+    if re_executed() || is_sealed() {
+        return Ok(None);
+    }
+    let why = match crate::exec_trampoline::unfit(process, linux, hooks, rootless, ptrace_seen) {
+        None => match crate::exec_trampoline::Trampoline::load() {
+            Ok(t) => return Ok(Some(t)),
+            Err(e) => e.to_string(),
+        },
+        Some(why) => why.to_string(),
+    };
+    tracing::debug!("no exec trampoline ({why}): re-executing from a sealed binary");
+    // Older kernels layer the state root under the overlay by path.
+    let _ = crate::state::Store::new(state_root).ensure_root();
+    ensure(state_root).map(|()| None)
 }
 
 /// `/proc/self/exe` seen through a read-only, detached overlayfs of its

@@ -76,6 +76,15 @@ pub fn error(text: impl Into<String>) -> Msg {
     Msg::Error(t)
 }
 
+/// A message, or the exec trampoline's report of a failed execve (which
+/// starts with a zero byte, as no JSON does).
+fn decode(buf: &[u8]) -> Result<Msg, SyncError> {
+    match crate::exec_trampoline::failure_text(buf) {
+        Some(text) => Ok(error(text)),
+        None => serde_json::from_slice(buf).map_err(SyncError::Decode),
+    }
+}
+
 pub struct Channel {
     fd: OwnedFd,
 }
@@ -146,7 +155,7 @@ impl Channel {
         if n == 0 {
             return Err(SyncError::Closed);
         }
-        Ok((serde_json::from_slice(&buf[..n]).map_err(SyncError::Decode)?, fds))
+        Ok((decode(&buf[..n])?, fds))
     }
 
     /// The error the peer sent before it went away, if it did. Does not
@@ -154,7 +163,7 @@ impl Channel {
     pub fn pending_error(&self) -> Option<String> {
         let mut buf = vec![0u8; 64 * 1024];
         let n = nix::sys::socket::recv(self.fd.as_raw_fd(), &mut buf, nix::sys::socket::MsgFlags::MSG_DONTWAIT).ok()?;
-        match serde_json::from_slice(&buf[..n]).ok()? {
+        match decode(&buf[..n]).ok()? {
             Msg::Error(e) => Some(e),
             _ => None,
         }

@@ -80,11 +80,12 @@ int main(int argc, char **argv) {
                 close(fd);
                 continue;
             }
-            ssize_t n = readlink(path, target, sizeof target - 1);
-            target[n > 0 ? n : 0] = 0;
-            fprintf(seen, "%d %s\n", pid, target);
             char via[64];
             snprintf(via, sizeof via, "/proc/self/fd/%d", fd);
+            /* Through our own fd: the process may be gone already. */
+            ssize_t n = readlink(via, target, sizeof target - 1);
+            target[n > 0 ? n : 0] = 0;
+            fprintf(seen, "%d %s\n", pid, target);
             int w = -1, err = 0;
             /* Busy while the process (or any other) runs the file. */
             for (double give_up = now() + 3; now() < give_up;) {

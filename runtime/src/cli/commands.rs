@@ -101,11 +101,6 @@ impl tracing::Subscriber for LoggerRef {
 fn run(cli: &Cli, command: &Command) -> Result<i32> {
     let rootless = crate::rootless::decide(cli.rootless.as_deref()).map_err(|e| ContainerError::Usage(e.to_string()))?;
     let store = Store::new(&cli.state_root());
-    if matches!(command, Command::Create(_) | Command::Run { .. } | Command::Exec(_)) {
-        // Done already by cli::main before parsing (a no-op then); this
-        // catches a command line that its quick scan read differently.
-        crate::sealed_exe::ensure(store.root()).map_err(|e| ContainerError::Init(e.to_string()))?;
-    }
     match command {
         Command::Create(a) => {
             container::create(&store, &create_options(cli, a, false, rootless))?;

@@ -227,18 +227,6 @@ pub enum ListFormat {
 
 /// Parse arguments, run, and return the process exit code.
 pub fn main() -> i32 {
-    if let Some((root, creates)) = enters_a_container(std::env::args_os().skip(1)) {
-        // Before anything else, so that the image re-executed has done as
-        // little as possible. Older kernels layer the state root under the
-        // overlay: create and run make it first, as they would anyway.
-        if creates {
-            let _ = crate::state::Store::new(&root).ensure_root();
-        }
-        if let Err(e) = crate::sealed_exe::ensure(&root) {
-            eprintln!("husk: {e}");
-            return 1;
-        }
-    }
     let cli = match Cli::try_parse_from(runc_single_dash(std::env::args_os().collect())) {
         Ok(c) => c,
         Err(e) => {
@@ -298,57 +286,9 @@ fn runc_single_dash(mut args: Vec<std::ffi::OsString>) -> Vec<std::ffi::OsString
     args
 }
 
-/// The state root, when the command line runs `create`, `run` or `exec`
-/// (and whether it is create or run): a scan of the raw arguments, so that
-/// husk re-executes from its sealed binary (crate::sealed_exe) before
-/// parsing anything.
-fn enters_a_container(args: impl Iterator<Item = std::ffi::OsString>) -> Option<(PathBuf, bool)> {
-    let args: Vec<std::ffi::OsString> = args.collect();
-    let mut root = None;
-    let mut command = None;
-    let mut i = 0;
-    while i < args.len() {
-        let a = args[i].to_str().unwrap_or("");
-        if let Some(r) = a.strip_prefix("--root=") {
-            root = Some(PathBuf::from(r));
-        } else if a == "--root" {
-            root = args.get(i + 1).map(PathBuf::from);
-            i += 1;
-        } else if matches!(a, "--log" | "--log-format" | "--rootless" | "--criu") && command.is_none() {
-            i += 1;
-        } else if a == "--" {
-            break;
-        } else if !a.starts_with('-') && command.is_none() {
-            command = Some(a.to_string());
-        }
-        i += 1;
-    }
-    let creates = match command.as_deref() {
-        Some("create" | "run") => true,
-        Some("exec") => false,
-        _ => return None,
-    };
-    Some((root.unwrap_or_else(crate::rootless::default_state_root), creates))
-}
-
 #[cfg(test)]
 mod tests {
-    use super::enters_a_container;
     use std::path::PathBuf;
-
-    fn scan(line: &str) -> Option<(PathBuf, bool)> {
-        enters_a_container(line.split(' ').map(std::ffi::OsString::from))
-    }
-
-    #[test]
-    fn the_quick_scan_finds_the_commands_that_enter_a_container() {
-        assert_eq!(scan("run -d -b b c1"), Some((PathBuf::from("/run/husk"), true)));
-        assert_eq!(scan("--root /r --log run create c1"), Some((PathBuf::from("/r"), true)));
-        assert_eq!(scan("--log-format json exec --root=/x c1 true"), Some((PathBuf::from("/x"), false)));
-        assert_eq!(scan("--debug state run"), None);
-        assert_eq!(scan("delete -f exec"), None);
-        assert_eq!(scan("--version"), None);
-    }
 
     #[test]
     fn one_dash_long_flags_of_checkpoint_and_restore() {

@@ -64,6 +64,13 @@ pub struct Created {
 pub fn create(store: &Store, opts: &CreateOptions) -> Result<Created, ContainerError> {
     let _create = tracing::debug_span!("create").entered();
     let mut bundle = tracing::debug_span!("load_config").in_scope(|| spec::load_bundle(&opts.bundle))?;
+    // First, since it may re-execute husk (see sealed_exe::protect).
+    let trampoline = match bundle.spec.process() {
+        Some(p) => crate::sealed_exe::protect(p, bundle.spec.linux().as_ref(), bundle.spec.hooks().as_ref(), opts.rootless, false, store.root())
+            .map_err(|e| ContainerError::Init(e.to_string()))?,
+        None => None,
+    };
+    let trampoline = trampoline.as_ref().map(|t| t.fd());
     let prep = tracing::debug_span!("state_dir").entered();
     let mut dir = store.create(&opts.id)?;
     let terminal = bundle
@@ -155,12 +162,12 @@ pub fn create(store: &Store, opts: &CreateOptions) -> Result<Created, ContainerE
         false => Some(bind_in_host_mount_ns(&bundle.rootfs, &dir)?),
     };
     let host_mounts = Undo(host_rec.as_ref().map(|r| move || warn_on_error(host_mountns::release(r))));
-    let (pid, chan) = tracing::debug_span!("clone").in_scope(|| spawn(&bundle, opts, &ns, &cgroup, &placed, start, console, listener))?;
+    let (pid, chan) = tracing::debug_span!("clone").in_scope(|| spawn(&bundle, opts, &ns, &cgroup, &placed, start, console, listener, trampoline))?;
     let kill_guard = ChildGuard(Some(pid));
     if let (Some(rec), Some(c)) = (&rdt, linux.intel_rdt()) {
         intel_rdt::apply(rec, c, pid)?;
     }
-    let st = tracing::debug_span!("container_setup").in_scope(|| handshake(&bundle, opts, &chan, &cgroup, pid, &mut dir))?;
+    let st = tracing::debug_span!("container_setup").in_scope(|| handshake(&bundle, opts, &chan, &cgroup, pid, &mut dir, trampoline.is_some()))?;
     super::send_pidfd(pidfd_socket.as_ref(), pid)?;
     let pty_master = own_console.map(|s| console::recv_master(&s)).transpose()?;
     kill_guard.disarm();
@@ -246,6 +253,7 @@ fn spawn(
     start: StartFifos,
     console: Option<OwnedFd>,
     seccomp_listener: Option<OwnedFd>,
+    trampoline: Option<std::os::fd::RawFd>,
 ) -> Result<(i32, sync::Channel), ContainerError> {
     let (parent_chan, child_chan) = sync::pair()?;
     let joiner = cgroup.joiner_for_init()?;
@@ -296,6 +304,7 @@ fn spawn(
                 preserve_fds: opts.preserve_fds,
                 seccomp_listener,
                 stdio: opts.stdio,
+                trampoline,
             })
         }
         Ok(Forked::Parent { pid, into_cgroup }) => {
@@ -384,6 +393,7 @@ fn handshake(
     cgroup: &CgroupRecord,
     pid: i32,
     dir: &mut ContainerDir,
+    via_trampoline: bool,
 ) -> Result<ContainerState, ContainerError> {
     let spec = &bundle.spec;
     let mut st = ContainerState::new(&opts.id, spec, &bundle.dir, &bundle.rootfs, pid, Some(cgroup.clone()));
@@ -413,6 +423,17 @@ fn handshake(
     }
     chan.send(&Msg::Commit(pid))?;
     chan.expect(Msg::Committed, "Committed").map_err(child_error)?;
+    if via_trampoline {
+        // Not done before the process runs the trampoline: until then a
+        // process exec'd into the created container would find husk's
+        // image in it (see exec_trampoline). Its exec closes the channel.
+        match chan.recv() {
+            Err(sync::SyncError::Closed) => {}
+            Ok(Msg::Error(e)) => return Err(ContainerError::Init(e)),
+            Ok(got) => return Err(sync::SyncError::Unexpected { got, wanted: "EOF" }.into()),
+            Err(e) => return Err(e.into()),
+        }
+    }
     Ok(st)
 }
 

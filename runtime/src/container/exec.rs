@@ -90,6 +90,17 @@ pub fn exec(store: &Store, opts: &ExecOptions) -> Result<i32, ContainerError> {
     if opts.process_label.is_some() || process.selinux_label().as_ref().is_some_and(|p| !p.is_empty()) {
         crate::lsm::check_selinux()?;
     }
+    // Before anything the re-executed command would redo (see
+    // sealed_exe::protect). A process with CAP_SYS_PTRACE in the container
+    // could watch the new one's setup: the container's own, or one exec'd
+    // before (marked in the state directory before it ran).
+    let mark = dir.path().join(crate::exec_trampoline::PTRACE_EXEC_MARK);
+    let ptrace_seen = config.process().as_ref().is_some_and(crate::exec_trampoline::has_ptrace) || mark.exists();
+    let trampoline = crate::sealed_exe::protect(&process, config.linux().as_ref(), None, opts.rootless, ptrace_seen, store.root())
+        .map_err(|e| ContainerError::Init(e.to_string()))?;
+    if crate::exec_trampoline::has_ptrace(&process) && !ptrace_seen {
+        std::fs::write(&mark, b"").map_err(|e| ContainerError::Io(mark.clone(), e))?;
+    }
     let pidfd = crate::pidfd::open(st.pid).ok_or(ContainerError::Init("container init process is gone".into()))?;
     // The pidfd pins the process; check it is still the one we recorded.
     if state::status_of(&st, dir.path()) == Status::Stopped {
@@ -185,6 +196,7 @@ pub fn exec(store: &Store, opts: &ExecOptions) -> Result<i32, ContainerError> {
                 host_pid: 0,
                 stdio: opts.stdio,
                 join: joiner.as_ref(),
+                trampoline: trampoline.as_ref().map(|t| t.fd()),
             })
         }
         Ok(Forked::Parent { pid, into_cgroup }) => {
@@ -362,6 +374,8 @@ struct ChildArgs<'a> {
     host_pid: i32,
     stdio: Option<[std::os::fd::RawFd; 3]>,
     join: Option<&'a crate::cgroups::Joiner>,
+    /// See init::InitArgs::trampoline.
+    trampoline: Option<std::os::fd::RawFd>,
 }
 
 fn child(mut a: ChildArgs) -> ! {
@@ -375,6 +389,7 @@ fn child(mut a: ChildArgs) -> ! {
     keep.extend(a.root.as_ref().map(|r| r.as_raw_fd()));
     keep.extend(a.console.as_ref().map(|c| c.as_raw_fd()));
     keep.extend(a.seccomp_listener.as_ref().map(|c| c.as_raw_fd()));
+    keep.extend(a.trampoline);
     process::close_fds_except(3 + a.preserve_fds, &keep);
     init::reset_signals();
     // Still in the host's mount namespace: its /proc/self is our host pid.
@@ -423,6 +438,9 @@ fn setup(a: &ChildArgs) -> Result<std::convert::Infallible, init::InitError> {
             preserve_fds: a.preserve_fds,
         })
     })?;
+    // A failed execve in the trampoline reaches the parent as an error
+    // message on the channel (see sync).
+    let exec = exec.through(a.trampoline.map(|trampoline| process::Via { trampoline, start: None, report: a.chan.as_raw_fd() }));
     let metadata = linux.and_then(|l| l.seccomp().as_ref()).and_then(|s| s.listener_metadata().clone());
     let mut state = a.state.clone();
     state["pid"] = a.host_pid.into();

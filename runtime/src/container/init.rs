@@ -4,7 +4,7 @@
 //! Every failure before `Ready` goes back to the parent over the sync channel
 //! and becomes `create`'s error; the parent then removes everything.
 
-use std::os::fd::{AsFd, AsRawFd, OwnedFd};
+use std::os::fd::{AsFd, AsRawFd, OwnedFd, RawFd};
 use std::path::Path;
 
 use nix::sched::CloneFlags;
@@ -82,6 +82,9 @@ pub struct InitArgs<'a> {
     /// Stay dumpable until the parent has written our id maps (see
     /// crate::rootless::Dumpable).
     pub dumpable_until_mapped: bool,
+    /// The exec trampoline's fd, if the program is to be executed through
+    /// it (see crate::exec_trampoline).
+    pub trampoline: Option<RawFd>,
 }
 
 /// Does the create handshake include the hooks round trip?
@@ -129,6 +132,7 @@ pub fn protect_self(a: &InitArgs) {
     keep.extend(a.console.as_ref().map(|c| c.as_raw_fd()));
     keep.extend(a.ns.join_user.as_ref().map(|u| u.as_raw_fd()));
     keep.extend(a.seccomp_listener.as_ref().map(|u| u.as_raw_fd()));
+    keep.extend(a.trampoline);
     process::close_fds_except(3 + a.preserve_fds, &keep);
 }
 
@@ -290,6 +294,11 @@ fn setup(a: &InitArgs) -> Result<Prepared, InitError> {
             preserve_fds: a.preserve_fds,
         })
     })?;
+    let exec = exec.through(a.trampoline.map(|trampoline| process::Via {
+        trampoline,
+        start: Some(a.start.start_rx.as_raw_fd()),
+        report: a.start.reply_tx.as_raw_fd(),
+    }));
     a.chan.send(&Msg::Ready)?;
     let (state, pid) = match a.chan.recv()? {
         Msg::Commit(pid) => (hook_state(a, pid, Status::Created), pid),
@@ -344,6 +353,23 @@ fn receive_bind_sources(chan: &crate::sync::Channel, mounts: usize) -> Result<(B
 }
 
 fn wait_and_exec(a: &InitArgs, p: Prepared) -> Result<std::convert::Infallible, InitError> {
+    if p.exec.via_trampoline() {
+        // The trampoline waits for `start` in our place, and the parent for
+        // its exec: with the seccomp filter loaded (no listener, see
+        // exec_trampoline::unfit), nothing of husk's is left to do.
+        let phase = crate::logging::Phase::start();
+        let err = match notify_listener(None, p.seccomp, 0, None, serde_json::Value::Null) {
+            Ok(()) => {
+                if let Some(phase) = phase {
+                    phase.done("to_trampoline");
+                }
+                InitError::from(p.exec.exec())
+            }
+            Err(e) => e,
+        };
+        let _ = a.chan.send(&crate::sync::error(err.to_string()));
+        exit(1)
+    }
     // `start` writes one byte. We hold the fifo open for writing as well, so
     // read never sees EOF: it blocks until start, or until we are killed.
     let mut b = [0u8; 1];

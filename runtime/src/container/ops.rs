@@ -70,10 +70,12 @@ pub fn start(store: &Store, id: &str) -> Result<(), ContainerError> {
     // `delete --force`, `resume` or `kill`).
     drop(dir);
     // EOF: the exec closed the process's end; the user program runs.
-    let mut why = String::new();
-    reply.read_to_string(&mut why).map_err(|e| ContainerError::Io(reply_path, e))?;
+    let mut why = Vec::new();
+    reply.read_to_end(&mut why).map_err(|e| ContainerError::Io(reply_path, e))?;
     if !why.is_empty() {
-        return Err(ContainerError::Init(why));
+        // Husk's own error text, or the exec trampoline's report.
+        let text = crate::exec_trampoline::failure_text(&why).unwrap_or_else(|| String::from_utf8_lossy(&why).into_owned());
+        return Err(ContainerError::Init(text));
     }
     if let Err(e) = poststart(&st) {
         // runtime-spec 1.3 and runc 1.2+: a failed poststart hook stops the
