@@ -31,9 +31,9 @@ Figures (wall time = spawn of the runtime process until wait4 returns):
              per runtime and round, made untimed; a fresh exec per sample)
   seal_*     run, run_warm, lifecycle and exec of husk over the same figures of
              "husk-ro", the same binary on a read-only bind mount, measured
-             right after husk in each round: there husk need not re-execute
-             from its sealed overlay (CVE-2019-5736), so the ratio is what
-             that re-exec costs
+             right after husk in each round: there husk needs neither its
+             exec trampoline nor the re-exec from its sealed overlay
+             (CVE-2019-5736), so the ratio is what that protection costs
   conc_start 50 containers (`sleep 1000`) started at once: 50 concurrent
              `run -d`, each with its own bundle and cgroupsPath; wall time
              from the first spawn until the last call returned
@@ -1115,9 +1115,9 @@ def main():
         bench = Bench(work, bundle.base_config(husk), rootfs, a.settle)
         runtimes = [Runtime("husk", husk, work), Runtime("runc", runc, work)]
         cleanup_list.extend(runtimes)
-        # The same husk from a read-only bind mount, where it need not
-        # re-execute from a sealed image (runtime/src/sealed_exe.rs): the
-        # seal_* ratios are what that re-exec costs.
+        # The same husk from a read-only bind mount, where it needs no
+        # protection of its own file (runtime/src/exec_trampoline.rs,
+        # sealed_exe.rs): the seal_* ratios are what that protection costs.
         husk_ro = Runtime("husk-ro", mount_read_only_copy(husk, work, ro_mounts), work)
         cleanup_list.append(husk_ro)
         crun, crun_skip = probe_crun(resolve(a.crun), bench, work, cleanup_list)
@@ -1259,7 +1259,7 @@ def main():
                 size = os.path.getsize(rt.path)
                 figs["binary"] = summarize([size / 2**20])
                 figs["binary"]["bytes"] = size
-        results["runtimes"][husk_ro.name] = {"path": husk_ro.path, "version": "husk without the sealing re-exec",
+        results["runtimes"][husk_ro.name] = {"path": husk_ro.path, "version": "husk from a read-only mount (no trampoline, no sealed re-exec)",
                                              "figures": {k: summarize(v) for k, v in samples[husk_ro.name].items() if v}}
         hf, rf = results["runtimes"]["husk"]["figures"], results["runtimes"]["runc"]["figures"]
         rof = results["runtimes"][husk_ro.name]["figures"]
@@ -1285,7 +1285,7 @@ def main():
             print(floor_table(results))
             print()
         for k, r in results["seal_cost"].items():
-            print(f"seal_{k}: husk / husk-ro = {r:.3f} (what re-executing from the sealed overlay costs)")
+            print(f"seal_{k}: husk / husk-ro = {r:.3f} (what protecting husk's file costs: exec trampoline or sealed re-exec)")
         print_targets(results["targets"])
         print(f"elapsed {time.monotonic() - t_start:.0f} s")
         with open(a.json, "w") as f:

@@ -139,7 +139,7 @@ pub fn protect(
     let why = match crate::exec_trampoline::unfit(process, linux, hooks, rootless, ptrace_seen) {
         None => match crate::exec_trampoline::Trampoline::load() {
             Ok(t) => return Ok(Some(t)),
-            Err(e) => e.to_string(),
+            Err(e) => format!("no executable memfd: {e}"),
         },
         Some(why) => why.to_string(),
     };
