@@ -11,8 +11,9 @@
 //! of `run` (see the README's performance section).
 //!
 //! The trampoline removes the first way without that cost: husk still
-//! builds the container, but its process then executes a 250-byte static
-//! program from a sealed memfd, and that program executes the user's. What
+//! builds the container, but its process then executes a 292-byte static
+//! program (`exec_trampoline.S`) from a sealed memfd, and that program
+//! executes the user's. What
 //! the container's execve sees as `/proc/self/exe` is the trampoline, which
 //! no one can write (F_SEAL_WRITE). runc shipped the same idea as runc-dmz
 //! (1.2.0-rc) and dropped it for the cases it got wrong, which decide where
@@ -36,8 +37,9 @@ use oci_spec::runtime::{Hooks, LinuxNamespaceType, LinuxSeccomp, LinuxSeccompAct
 /// PATH ARGV...`: it marks itself non-dumpable first; if START is an fd (not
 /// "-"), reads one byte from it (husk's `start`), retrying on EOF and
 /// EINTR, and marks it close-on-exec; marks REPORT close-on-exec and
-/// executes PATH with ARGV and its own environment. If that fails it writes one message to REPORT,
-/// `[0][errno, 4 bytes LE][PATH]` (see [`failure_text`]), and exits 1.
+/// executes PATH with ARGV and its own environment. If that fails it
+/// writes one message to REPORT, `[0][errno, 4 bytes LE][PATH]` (see
+/// [`failure_text`]), and exits 1.
 /// Malformed arguments exit 127, no fd touched.
 #[cfg(target_arch = "x86_64")]
 const CODE: &[u8] = &[
@@ -63,6 +65,7 @@ const CODE: &[u8] = &[
 ];
 
 /// Where the image is mapped: above any vm.mmap_min_addr.
+#[cfg(target_arch = "x86_64")]
 const BASE: u64 = 0x40_0000;
 
 /// A static ELF of [`CODE`]: one read+execute segment (never writable, so
@@ -266,7 +269,8 @@ pub fn failure_text(msg: &[u8]) -> Option<String> {
     Some(crate::process::ProcessError::NotExecutable(path, nix::Error::from_raw(errno).to_string()).to_string())
 }
 
-#[cfg(test)]
+/// Only x86_64 has a trampoline; elsewhere husk re-executes sealed.
+#[cfg(all(test, target_arch = "x86_64"))]
 mod tests {
     use super::*;
     use std::io::Read;
@@ -275,7 +279,6 @@ mod tests {
 
     /// CODE is exactly what exec_trampoline.S assembles to. Needs cc and
     /// objcopy: a missing one fails the test rather than skipping it.
-    #[cfg(target_arch = "x86_64")]
     #[test]
     fn the_code_is_the_assembled_source() {
         let dir = tempfile::tempdir().unwrap();
