@@ -92,6 +92,11 @@ EXPECTED = ("create", "load_config", "cgroups", "clone", "wait_for_go", "namespa
 EXPECTED_EXEC = ("exec_prepare", "exec_setup", "join_cgroups", "namespaces", "process_setup", "wait")
 
 
+def phase_list(names):
+    """EXPECTED's names for a message, a tuple as its alternatives."""
+    return ", ".join(n if isinstance(n, str) else " or ".join(n) for n in names)
+
+
 def check(samples, expected):
     problems = []
     for i, s in enumerate(samples):
@@ -100,7 +105,7 @@ def check(samples, expected):
         # program itself, to_trampoline when the exec trampoline does).
         missing = [n for n in expected if not (names & set(n) if isinstance(n, tuple) else n in names)]
         if missing:
-            problems.append(f"run {i}: no phase {', '.join(missing)}")
+            problems.append(f"run {i}: no phase {phase_list(missing)}")
         for n, st, d in s["phases"]:
             if st < 0 or st + d > s["wall_ms"]:
                 problems.append(f"run {i}: phase {n} ({st:.3f} + {d:.3f} ms) outside the wall time {s['wall_ms']:.3f} ms")
@@ -131,7 +136,7 @@ def checked(samples, expected, what):
     for p in problems:
         print(f"FAIL: {what}: {p}", file=sys.stderr)
     if not problems:
-        print(f"PASS: every {what} logged {', '.join(expected)} inside its wall time")
+        print(f"PASS: every {what} logged {phase_list(expected)} inside its wall time")
     return not problems
 
 
