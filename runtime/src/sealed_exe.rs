@@ -30,18 +30,16 @@
 //! A binary already on a read-only mount needs neither: a container has no
 //! way to remount the host's mounts.
 
-use std::ffi::{CString, OsString};
+use std::ffi::CString;
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
 use std::os::unix::ffi::OsStrExt;
-use std::path::{Path, PathBuf};
-use std::sync::OnceLock;
+use std::path::Path;
 
 const MEMFD_SEALS: libc::c_int = libc::F_SEAL_SEAL | libc::F_SEAL_SHRINK | libc::F_SEAL_GROW | libc::F_SEAL_WRITE;
 
-/// Carries the binary's real path across the re-exec: once sealed,
-/// /proc/self/exe names the detached overlay or the memfd, and the shim still
-/// needs to know where it was installed.
-const ORIGINAL_EXE_ENV: &str = "_HUSK_ORIGINAL_EXE";
+/// Set across the re-exec: the new image must find itself sealed, or fail
+/// rather than re-execute again.
+const REEXEC_ENV: &str = "_HUSK_SEALED_REEXEC";
 
 #[derive(Debug, thiserror::Error)]
 pub enum SealError {
@@ -75,16 +73,6 @@ pub fn is_sealed() -> bool {
     nix::sys::statvfs::fstatvfs(&exe).is_ok_and(|s| s.flags().contains(nix::sys::statvfs::FsFlags::ST_RDONLY))
 }
 
-/// Where this binary was installed, also after [`ensure`] re-executed it.
-pub fn original_exe() -> std::io::Result<PathBuf> {
-    match ORIGINAL.get() {
-        Some(p) => Ok(p.clone()),
-        None => std::env::current_exe(),
-    }
-}
-
-static ORIGINAL: OnceLock<PathBuf> = OnceLock::new();
-
 /// Re-execute from a sealed handle unless already running from one; returns
 /// only when the process runs sealed, or with the reason it cannot.
 /// `bottom_dir` is a directory of husk's own (the state root) that serves as
@@ -92,7 +80,7 @@ static ORIGINAL: OnceLock<PathBuf> = OnceLock::new();
 ///
 /// Must be called before any thread exists (it edits the environment).
 pub fn ensure(bottom_dir: &Path) -> Result<(), SealError> {
-    if re_executed() || is_sealed() {
+    if sealed_now()? {
         return Ok(());
     }
     let exe = std::fs::read_link("/proc/self/exe").map_err(io_sys("readlink /proc/self/exe"))?;
@@ -103,20 +91,21 @@ pub fn ensure(bottom_dir: &Path) -> Result<(), SealError> {
             memfd_copy()?
         }
     };
-    Err(reexec(&handle, &exe))
+    Err(reexec(&handle))
 }
 
-/// Is this the image [`ensure`] re-executed? Takes the original path out of
-/// the environment: it is not for the commands a sealed husk runs, nor
-/// for a container.
-fn re_executed() -> bool {
-    let Some(orig) = std::env::var_os(ORIGINAL_EXE_ENV) else { return false };
-    std::env::remove_var(ORIGINAL_EXE_ENV);
-    if !is_sealed() {
-        return false;
+/// [`is_sealed`], for the image [`ensure`] re-executed an error if not.
+/// Takes [`REEXEC_ENV`] out of the environment: it is not for the commands
+/// a sealed husk runs, nor for a container.
+fn sealed_now() -> Result<bool, SealError> {
+    let re_executed = std::env::var_os(REEXEC_ENV).is_some();
+    if re_executed {
+        std::env::remove_var(REEXEC_ENV);
     }
-    let _ = ORIGINAL.set(PathBuf::from(orig));
-    true
+    match is_sealed() {
+        false if re_executed => Err(sys("re-executed, yet not running from a sealed binary")(nix::Error::EIO)),
+        sealed => Ok(sealed),
+    }
 }
 
 /// Before a process is forked into a container: how it will reach the
@@ -133,7 +122,7 @@ pub fn protect(
     ptrace_seen: bool,
     state_root: &Path,
 ) -> Result<Option<crate::exec_trampoline::Trampoline>, SealError> {
-    if re_executed() || is_sealed() {
+    if sealed_now()? {
         return Ok(None);
     }
     let why = match crate::exec_trampoline::unfit(process, linux, hooks, rootless, ptrace_seen) {
@@ -309,8 +298,8 @@ fn memfd_copy() -> Result<OwnedFd, SealError> {
 }
 
 /// execveat(handle, "", AT_EMPTY_PATH) with our own arguments and
-/// environment, plus the original path. Returns only on failure.
-fn reexec(handle: &OwnedFd, original: &Path) -> SealError {
+/// environment, plus [`REEXEC_ENV`]. Returns only on failure.
+fn reexec(handle: &OwnedFd) -> SealError {
     let cstr = |v: Vec<u8>| CString::new(v).ok();
     let args: Vec<CString> = std::env::args_os().filter_map(|a| cstr(a.into_encoded_bytes())).collect();
     let mut env: Vec<CString> = std::env::vars_os()
@@ -321,10 +310,7 @@ fn reexec(handle: &OwnedFd, original: &Path) -> SealError {
             cstr(kv)
         })
         .collect();
-    let mut orig = OsString::from(ORIGINAL_EXE_ENV);
-    orig.push("=");
-    orig.push(original);
-    env.extend(cstr(orig.into_encoded_bytes()));
+    env.extend(cstr(format!("{REEXEC_ENV}=1").into_bytes()));
     let err = nix::unistd::execveat(handle, c"", &args, &env, nix::fcntl::AtFlags::AT_EMPTY_PATH)
         .err()
         .unwrap_or(nix::Error::EIO);
