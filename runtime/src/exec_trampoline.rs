@@ -13,9 +13,9 @@
 //! The trampoline removes the first way without that cost: husk still
 //! builds the container, but its process then executes a 292-byte static
 //! program (`exec_trampoline.S`) from a sealed memfd, and that program
-//! executes the user's. What
-//! the container's execve sees as `/proc/self/exe` is the trampoline, which
-//! no one can write (F_SEAL_WRITE). runc shipped the same idea as runc-dmz
+//! executes the user's. What the container's execve sees as
+//! `/proc/self/exe` is the trampoline, which no one can write
+//! (F_SEAL_WRITE). runc shipped the same idea as runc-dmz
 //! (1.2.0-rc) and dropped it for the cases it got wrong, which decide where
 //! husk may use it ([`unfit`]): a second execve recomputes capabilities and
 //! runs the LSM transition, so it must not change what the program gets.
@@ -109,16 +109,19 @@ pub fn image() -> Vec<u8> {
     Vec::new()
 }
 
+/// Is there a trampoline for this architecture ([`image`] is not empty)?
+const AVAILABLE: bool = cfg!(target_arch = "x86_64");
+
 /// The trampoline in a sealed memfd, close-on-exec (execveat runs an ELF
 /// from such an fd; the container never gets the fd).
 pub struct Trampoline(OwnedFd);
 
 impl Trampoline {
     pub fn load() -> std::io::Result<Trampoline> {
-        let image = image();
-        if image.is_empty() {
+        if !AVAILABLE {
             return Err(std::io::Error::from_raw_os_error(libc::ENOEXEC));
         }
+        let image = image();
         let name = c"husk-exec-trampoline";
         let flags = libc::MFD_CLOEXEC | libc::MFD_ALLOW_SEALING;
         // SAFETY: memfd_create reads a C string and returns a new fd or -1.
@@ -155,7 +158,7 @@ const TRAMPOLINE_SYSCALLS: [&str; 7] = ["execveat", "prctl", "read", "fcntl", "e
 /// if it can. `ptrace_seen`: a process with CAP_SYS_PTRACE was exec'd into
 /// the container before (see [`PTRACE_EXEC_MARK`]).
 pub fn unfit(process: &Process, linux: Option<&oci_spec::runtime::Linux>, hooks: Option<&Hooks>, rootless: bool, ptrace_seen: bool) -> Option<&'static str> {
-    if image().is_empty() {
+    if !AVAILABLE {
         return Some("no trampoline for this architecture");
     }
     // An ordinary user's container may map the binary's owner, and its
@@ -182,15 +185,14 @@ pub fn unfit(process: &Process, linux: Option<&oci_spec::runtime::Linux>, hooks:
             return Some("createContainer or startContainer hooks");
         }
     }
+    // Non-dumpable and privileged, husk's processes in a container are out
+    // of reach of /proc/PID/exe except to CAP_SYS_PTRACE.
+    if ptrace_seen || has_ptrace(process) {
+        return Some("CAP_SYS_PTRACE in the container");
+    }
     let Ok(caps) = crate::capabilities::resolve(process.capabilities().as_ref()) else {
         return Some("capabilities husk cannot resolve");
     };
-    // Non-dumpable and privileged, husk's processes in a container are out
-    // of reach of /proc/PID/exe except to CAP_SYS_PTRACE.
-    let ptrace = caps::Capability::CAP_SYS_PTRACE;
-    if ptrace_seen || [&caps.bounding, &caps.effective, &caps.permitted, &caps.inheritable, &caps.ambient].iter().any(|s| s.contains(&ptrace)) {
-        return Some("CAP_SYS_PTRACE in the container");
-    }
     // The user program's execve must run with the credentials husk's own
     // would have had (runc #4125): the sets capabilities::apply leaves
     // must be the ones the trampoline's execve makes of them. That execve

@@ -83,6 +83,11 @@ pub fn ensure(bottom_dir: &Path) -> Result<(), SealError> {
     if sealed_now()? {
         return Ok(());
     }
+    reexec_sealed(bottom_dir)
+}
+
+/// [`ensure`]'s re-exec, for a process known not to run sealed.
+fn reexec_sealed(bottom_dir: &Path) -> Result<(), SealError> {
     let exe = std::fs::read_link("/proc/self/exe").map_err(io_sys("readlink /proc/self/exe"))?;
     let handle = match overlay_handle(&exe, bottom_dir) {
         Ok(fd) => fd,
@@ -94,9 +99,9 @@ pub fn ensure(bottom_dir: &Path) -> Result<(), SealError> {
     Err(reexec(&handle))
 }
 
-/// [`is_sealed`], for the image [`ensure`] re-executed an error if not.
-/// Takes [`REEXEC_ENV`] out of the environment: it is not for the commands
-/// a sealed husk runs, nor for a container.
+/// [`is_sealed`]; an error instead of false in the image [`ensure`]
+/// re-executed. Takes [`REEXEC_ENV`] out of the environment: it is not for
+/// the commands a sealed husk runs, nor for a container.
 fn sealed_now() -> Result<bool, SealError> {
     let re_executed = std::env::var_os(REEXEC_ENV).is_some();
     if re_executed {
@@ -135,7 +140,7 @@ pub fn protect(
     tracing::debug!("no exec trampoline ({why}): re-executing from a sealed binary");
     // Older kernels layer the state root under the overlay by path.
     let _ = crate::state::Store::new(state_root).ensure_root();
-    ensure(state_root).map(|()| None)
+    reexec_sealed(state_root).map(|()| None)
 }
 
 /// `/proc/self/exe` seen through a read-only, detached overlayfs of its
